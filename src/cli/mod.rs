@@ -1,0 +1,96 @@
+//! The command line: argument parsing and one file per command.
+
+mod check;
+mod convert;
+mod debug;
+mod list;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+#[derive(Parser)]
+#[command(
+    name = "sigc",
+    version,
+    about = "A Sigma rule compiler: check rules, and convert them to SIEM queries"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Load and lower rules, reporting every problem with file:line:col.
+    Check {
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
+        /// Rule files or folders (`-` for stdin).
+        #[arg(required = true)]
+        paths: Vec<String>,
+    },
+    /// Print an internal stage (syntax tree or IR) of each document.
+    Debug {
+        #[arg(value_enum)]
+        stage: Stage,
+        /// Apply these pipelines before printing the IR (built-in name or YAML file).
+        #[arg(short = 'p', long = "pipeline")]
+        pipelines: Vec<String>,
+        #[arg(required = true)]
+        paths: Vec<String>,
+    },
+    /// List built-in pipelines, modifiers, targets or diagnostic codes.
+    List {
+        #[arg(value_enum)]
+        what: ListWhat,
+    },
+    /// Convert rules to a target query language.
+    Convert(convert::Args),
+}
+
+#[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub(crate) enum Format {
+    Text,
+    Json,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Stage {
+    Ast,
+    Ir,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum ListWhat {
+    Pipelines,
+    Modifiers,
+    Targets,
+    Codes,
+}
+
+/// Exit codes: 0 all documents succeeded; 1 some failed; 2 the command line or setup is wrong.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let code = match cli.command {
+        Command::Check { format, paths } => check::run(format, &paths),
+        Command::Debug {
+            stage,
+            pipelines,
+            paths,
+        } => debug::run(matches!(stage, Stage::Ast), &pipelines, &paths),
+        Command::List { what } => list::run(match what {
+            ListWhat::Pipelines => list::What::Pipelines,
+            ListWhat::Modifiers => list::What::Modifiers,
+            ListWhat::Targets => list::What::Targets,
+            ListWhat::Codes => list::What::Codes,
+        }),
+        Command::Convert(args) => convert::run(&args),
+    };
+    ExitCode::from(code)
+}
+
+fn inputs(paths: &[String]) -> Vec<crate::load::Input> {
+    paths.iter().map(|p| crate::load::Input::parse(p)).collect()
+}

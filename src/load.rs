@@ -1,0 +1,526 @@
+//! Loading a rule set: files and folders → YAML → syntax trees → IR, with correlation
+//! references resolved and meta filters applied. Every document gets a report; a bad one never
+//! stops the others. The result is immutable, so one load serves many targets.
+
+use std::collections::HashMap;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use rayon::prelude::*;
+
+use crate::diagnostic::{Code, Diagnostic};
+use crate::ir::Expr;
+use crate::ir::correlation::lower_correlation;
+use crate::ir::lower::lower_detection;
+use crate::ir::rule::*;
+use crate::source::{SourceFile, Span};
+use crate::syntax::ast::{self, Body, Document, FilterRules};
+use crate::syntax::collection::apply_actions;
+use crate::syntax::document::{Ctx, parse_document};
+use crate::yaml;
+
+/// Largest file sigc reads. Sigma files are kilobytes; this bounds time and memory on
+/// anything else.
+pub const MAX_FILE_BYTES: u64 = 16 * 1024 * 1024;
+
+#[derive(Debug, Clone)]
+pub enum Item {
+    Rule(Arc<RuleIr>),
+    Correlation(Arc<CorrelationIr>),
+    Filter(Arc<FilterIr>),
+}
+
+/// One document of the input and what became of it.
+#[derive(Debug)]
+pub struct Doc {
+    pub path: String,
+    /// Index of the document in its file.
+    pub index: usize,
+    pub id: Option<String>,
+    pub title: Option<String>,
+    /// `rule`, `correlation`, `filter`, or `unknown` when the file could not be read.
+    pub kind: &'static str,
+    pub diagnostics: Vec<Diagnostic>,
+    pub item: Option<Item>,
+    ast: Option<Document>,
+}
+
+impl Doc {
+    /// The syntax tree, when the document parsed.
+    pub fn ast(&self) -> Option<&Document> {
+        self.ast.as_ref()
+    }
+
+    pub fn failed(&self) -> bool {
+        self.diagnostics.iter().any(Diagnostic::is_error) || self.item.is_none()
+    }
+}
+
+#[derive(Debug, Default)]
+pub struct RuleSet {
+    pub docs: Vec<Doc>,
+}
+
+impl RuleSet {
+    pub fn rules(&self) -> impl Iterator<Item = &Arc<RuleIr>> {
+        self.docs.iter().filter_map(|d| match &d.item {
+            Some(Item::Rule(r)) => Some(r),
+            _ => None,
+        })
+    }
+
+    pub fn has_errors(&self) -> bool {
+        self.docs.iter().any(Doc::failed)
+    }
+
+    /// A display name for the document at `i` (title, else id).
+    pub fn name_of(&self, i: usize) -> String {
+        self.docs
+            .get(i)
+            .and_then(|d| d.title.clone().or_else(|| d.id.clone()))
+            .unwrap_or_else(|| format!("#{i}"))
+    }
+}
+
+/// One input: a path (file or folder) or standard input.
+#[derive(Debug, Clone)]
+pub enum Input {
+    Path(PathBuf),
+    Stdin,
+}
+
+impl Input {
+    pub fn parse(arg: &str) -> Input {
+        if arg == "-" {
+            Input::Stdin
+        } else {
+            Input::Path(PathBuf::from(arg))
+        }
+    }
+}
+
+/// Expand folders into their `*.yml`/`*.yaml` files, sorted so output order is stable.
+pub fn expand(inputs: &[Input]) -> Vec<Result<Input, Diagnostic>> {
+    let mut out = Vec::new();
+    for input in inputs {
+        match input {
+            Input::Stdin => out.push(Ok(Input::Stdin)),
+            Input::Path(p) if p.is_dir() => {
+                let mut files = Vec::new();
+                walk(p, &mut files, &mut out);
+                files.sort();
+                out.extend(files.into_iter().map(|f| Ok(Input::Path(f))));
+            }
+            Input::Path(p) if p.exists() => out.push(Ok(Input::Path(p.clone()))),
+            Input::Path(p) => out.push(Err(Diagnostic::error(
+                Code::Io,
+                format!("{}: no such file or folder", p.display()),
+            ))),
+        }
+    }
+    out
+}
+
+fn walk(dir: &Path, files: &mut Vec<PathBuf>, errors: &mut Vec<Result<Input, Diagnostic>>) {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(e) => e,
+        Err(e) => {
+            errors.push(Err(Diagnostic::error(
+                Code::Io,
+                format!("{}: {e}", dir.display()),
+            )));
+            return;
+        }
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            walk(&path, files, errors);
+        } else if matches!(
+            path.extension().and_then(|e| e.to_str()),
+            Some("yml" | "yaml")
+        ) {
+            files.push(path);
+        }
+    }
+}
+
+/// Read a file (or stdin) into a source file, refusing what is too large or not UTF-8.
+pub fn read_source(input: &Input) -> Result<Arc<SourceFile>, Diagnostic> {
+    let (name, mut reader): (String, Box<dyn Read>) = match input {
+        Input::Stdin => ("<stdin>".into(), Box::new(std::io::stdin())),
+        Input::Path(p) => {
+            let f = std::fs::File::open(p)
+                .map_err(|e| Diagnostic::error(Code::Io, format!("{}: {e}", p.display())))?;
+            (p.display().to_string(), Box::new(f))
+        }
+    };
+    let mut bytes = Vec::new();
+    reader
+        .by_ref()
+        .take(MAX_FILE_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| Diagnostic::error(Code::Io, format!("{name}: {e}")))?;
+    if bytes.len() as u64 > MAX_FILE_BYTES {
+        return Err(Diagnostic::error(
+            Code::TooLarge,
+            format!(
+                "{name}: larger than {} MiB; sigc does not read it",
+                MAX_FILE_BYTES >> 20
+            ),
+        )
+        .with_help("Sigma files are a few kilobytes; split collections into several files"));
+    }
+    match String::from_utf8(bytes) {
+        Ok(text) => Ok(SourceFile::new(name, text)),
+        Err(e) => {
+            let valid = e.utf8_error().valid_up_to();
+            let bytes = e.into_bytes();
+            // Point at the bad byte: everything before it is valid text.
+            let text = String::from_utf8_lossy(&bytes[..valid]).into_owned();
+            let file = SourceFile::new(name, text);
+            Err(Diagnostic::error(
+                Code::NotUtf8,
+                format!("invalid UTF-8 byte 0x{:02x}", bytes[valid]),
+            )
+            .with_help("save the file as UTF-8")
+            .at(&file, Span::new(valid, valid)))
+        }
+    }
+}
+
+/// Load everything the inputs name.
+pub fn load(inputs: &[Input]) -> RuleSet {
+    let expanded = expand(inputs);
+    let per_file: Vec<Vec<Doc>> = expanded
+        .par_iter()
+        .map(|input| match input {
+            Ok(input) => load_file(input),
+            Err(d) => vec![file_error(path_of(d), d.clone())],
+        })
+        .collect();
+    let mut set = RuleSet {
+        docs: per_file.into_iter().flatten().collect(),
+    };
+    link(&mut set);
+    set
+}
+
+/// Load one in-memory text (tests, fuzzing).
+pub fn load_text(name: &str, text: &str) -> RuleSet {
+    let file = SourceFile::new(name, text.to_string());
+    let mut set = RuleSet {
+        docs: load_parsed(&file),
+    };
+    link(&mut set);
+    set
+}
+
+fn path_of(d: &Diagnostic) -> String {
+    d.location
+        .as_ref()
+        .map(|l| l.file.path.clone())
+        .unwrap_or_default()
+}
+
+fn file_error(path: String, d: Diagnostic) -> Doc {
+    Doc {
+        path,
+        index: 0,
+        id: None,
+        title: None,
+        kind: "unknown",
+        diagnostics: vec![d],
+        item: None,
+        ast: None,
+    }
+}
+
+fn load_file(input: &Input) -> Vec<Doc> {
+    let path = match input {
+        Input::Stdin => "<stdin>".to_string(),
+        Input::Path(p) => p.display().to_string(),
+    };
+    match read_source(input) {
+        Ok(file) => load_parsed(&file),
+        Err(d) => vec![file_error(path, d)],
+    }
+}
+
+/// Parse and lower every document of one file (everything but cross-document links).
+fn load_parsed(file: &Arc<SourceFile>) -> Vec<Doc> {
+    let nodes = match yaml::parse_documents(file).and_then(|n| apply_actions(file, n)) {
+        Ok(n) => n,
+        Err(d) => return vec![file_error(file.path.clone(), d)],
+    };
+    nodes
+        .iter()
+        .enumerate()
+        .map(|(i, node)| {
+            let parsed = parse_document(file, i, node);
+            let mut doc = Doc {
+                path: file.path.clone(),
+                index: i,
+                id: parsed.id,
+                title: parsed.title,
+                kind: parsed.kind,
+                diagnostics: parsed.diagnostics,
+                item: None,
+                ast: None,
+            };
+            if let Some(ast) = parsed.doc {
+                let mut cx = Ctx::new(file);
+                doc.item = lower_local(&mut cx, &ast);
+                doc.diagnostics.append(&mut cx.diags);
+                if doc.diagnostics.iter().any(Diagnostic::is_error) {
+                    doc.item = None;
+                }
+                doc.ast = Some(ast);
+            }
+            doc
+        })
+        .collect()
+}
+
+fn origin(doc: &Document) -> Origin {
+    Origin {
+        file: doc.file.clone(),
+        index: doc.index,
+        span: doc.span,
+    }
+}
+
+pub fn header(meta: &ast::Meta) -> Header {
+    Header {
+        title: meta
+            .title
+            .as_ref()
+            .map(|t| t.node.clone())
+            .unwrap_or_default(),
+        id: meta.id.as_ref().map(|t| t.node.clone()),
+        name: meta.name.as_ref().map(|t| t.node.clone()),
+        status: meta.status.as_ref().map(|t| t.node.clone()),
+        level: meta.level.as_ref().map(|t| t.node.clone()),
+        tags: meta.tags.iter().map(|t| t.node.clone()).collect(),
+        fields: meta
+            .fields
+            .iter()
+            .map(|(k, v)| (k.node.clone(), v.clone()))
+            .collect(),
+    }
+}
+
+/// Lower what needs no other document: rules, and filters' own conditions.
+fn lower_local(cx: &mut Ctx, doc: &Document) -> Option<Item> {
+    match &doc.body {
+        Body::Rule(r) => {
+            let conditions = lower_detection(cx, &r.detection)?;
+            Some(Item::Rule(Arc::new(RuleIr {
+                origin: origin(doc),
+                header: header(&doc.meta),
+                logsource: r.logsource.clone(),
+                conditions,
+                state: Default::default(),
+                applied: Vec::new(),
+                filters: Vec::new(),
+            })))
+        }
+        Body::Filter(f) => {
+            let mut conditions = lower_detection(cx, &f.detection)?;
+            Some(Item::Filter(Arc::new(FilterIr {
+                origin: origin(doc),
+                header: header(&doc.meta),
+                logsource: f.logsource.clone(),
+                rules: None,
+                condition: conditions.pop().unwrap_or(Expr::True),
+            })))
+        }
+        // Correlations need the whole set; see `link`.
+        Body::Correlation(_) => None,
+    }
+}
+
+/// Cross-document work: resolve correlation references and apply meta filters.
+fn link(set: &mut RuleSet) {
+    let mut index: HashMap<String, Vec<usize>> = HashMap::new();
+    for (i, d) in set.docs.iter().enumerate() {
+        let Some(ast) = &d.ast else { continue };
+        if matches!(ast.body, Body::Filter(_)) {
+            continue;
+        }
+        let mut keys: Vec<&str> = Vec::new();
+        if let Some(id) = &ast.meta.id {
+            keys.push(&id.node);
+        }
+        if let Some(n) = &ast.meta.name
+            && Some(&n.node) != ast.meta.id.as_ref().map(|i| &i.node)
+        {
+            keys.push(&n.node);
+        }
+        for k in keys {
+            index.entry(k.to_string()).or_default().push(i);
+        }
+    }
+    // Duplicate ids: warn on every document after the first.
+    for (key, docs) in &index {
+        for &i in docs.iter().skip(1) {
+            let d = &mut set.docs[i];
+            if let Some(ast) = &d.ast {
+                let first = docs[0];
+                let span = ast.meta.id.as_ref().map_or(ast.span, |s| s.span);
+                let w = Diagnostic::warning(
+                    Code::DuplicateId,
+                    format!("`{key}` is also the id or name of document #{first}"),
+                )
+                .with_help("ids must be unique; generate a new UUID for one of them")
+                .at(&ast.file, span);
+                d.diagnostics.push(w);
+            }
+        }
+    }
+    lower_correlations(set, &index);
+    apply_filters(set, &index);
+}
+
+fn lower_correlations(set: &mut RuleSet, index: &HashMap<String, Vec<usize>>) {
+    for i in 0..set.docs.len() {
+        let Some(ast) = &set.docs[i].ast else {
+            continue;
+        };
+        let Body::Correlation(c) = &ast.body else {
+            continue;
+        };
+        if set.docs[i].diagnostics.iter().any(Diagnostic::is_error) {
+            continue;
+        }
+        let file = ast.file.clone();
+        let mut cx = Ctx::new(&file);
+        let lowered = lower_correlation(&mut cx, c, ast.span, index);
+        let item = lowered.map(|(rules, timespan, aliases, condition)| {
+            Item::Correlation(Arc::new(CorrelationIr {
+                origin: origin(ast),
+                header: header(&ast.meta),
+                kind: c.kind.node,
+                rules,
+                group_by: c.group_by.iter().map(|g| g.node.clone()).collect(),
+                timespan,
+                aliases,
+                condition,
+                generate: c.generate,
+            }))
+        });
+        let doc = &mut set.docs[i];
+        doc.diagnostics.append(&mut cx.diags);
+        doc.item = item;
+    }
+    // References must not loop back (a correlation of itself through others).
+    for i in 0..set.docs.len() {
+        if let Some(Item::Correlation(_)) = &set.docs[i].item
+            && reaches(set, i, i, 0)
+        {
+            let doc = &mut set.docs[i];
+            let span = doc.ast.as_ref().map_or(Span::default(), |a| a.span);
+            if let Some(ast) = &doc.ast {
+                doc.diagnostics.push(
+                    Diagnostic::error(
+                        Code::ReferenceCycle,
+                        "this correlation references itself through its rules",
+                    )
+                    .with_help("correlations may chain, but not in a loop")
+                    .at(&ast.file, span),
+                );
+            }
+            doc.item = None;
+        }
+    }
+}
+
+/// Does document `from` reference `target` (directly or through chained correlations)?
+fn reaches(set: &RuleSet, from: usize, target: usize, depth: usize) -> bool {
+    if depth > set.docs.len() {
+        return true;
+    }
+    let Some(Item::Correlation(c)) = &set.docs[from].item else {
+        return false;
+    };
+    c.rules
+        .iter()
+        .any(|r| r.target == target || reaches(set, r.target, target, depth + 1))
+}
+
+fn apply_filters(set: &mut RuleSet, index: &HashMap<String, Vec<usize>>) {
+    let mut filters: Vec<(usize, Arc<FilterIr>, Option<Vec<usize>>)> = Vec::new();
+    for i in 0..set.docs.len() {
+        let (Some(Item::Filter(f)), Some(ast)) = (&set.docs[i].item, &set.docs[i].ast) else {
+            continue;
+        };
+        let Body::Filter(fa) = &ast.body else {
+            continue;
+        };
+        let file = ast.file.clone();
+        let mut cx = Ctx::new(&file);
+        let targets = match &fa.rules {
+            FilterRules::Any => None,
+            FilterRules::List(list) => {
+                let mut t = Vec::new();
+                for r in list {
+                    match index.get(&r.node) {
+                        Some(ids) => t.extend(ids.iter().copied()),
+                        None => {
+                            // A filter may name rules that are not part of this run.
+                            cx.warning(
+                                Code::UnresolvedReference,
+                                r.span,
+                                format!("no loaded rule has the id or name `{}`", r.node),
+                            );
+                        }
+                    }
+                }
+                Some(t)
+            }
+        };
+        let mut f = (**f).clone();
+        f.rules = targets.as_ref().map(|t| {
+            t.iter()
+                .map(|&i| RuleRef {
+                    written: set.docs[i].id.clone().unwrap_or_default(),
+                    target: i,
+                })
+                .collect()
+        });
+        let f = Arc::new(f);
+        set.docs[i].diagnostics.append(&mut cx.diags);
+        set.docs[i].item = Some(Item::Filter(f.clone()));
+        filters.push((i, f, targets));
+    }
+    if filters.is_empty() {
+        return;
+    }
+    for i in 0..set.docs.len() {
+        let Some(Item::Rule(rule)) = &set.docs[i].item else {
+            continue;
+        };
+        let mut rule_ir: Option<RuleIr> = None;
+        for (_, f, targets) in &filters {
+            let named = targets.as_ref().is_none_or(|t| t.contains(&i));
+            if named && logsource_within(&rule.logsource, &f.logsource) {
+                let r = rule_ir.get_or_insert_with(|| (**rule).clone());
+                r.conditions = r
+                    .conditions
+                    .iter()
+                    .map(|c| Expr::and([c.clone(), f.condition.clone()]))
+                    .collect();
+                r.filters.push(
+                    f.header
+                        .id
+                        .clone()
+                        .unwrap_or_else(|| f.header.title.clone()),
+                );
+            }
+        }
+        if let Some(r) = rule_ir {
+            set.docs[i].item = Some(Item::Rule(Arc::new(r)));
+        }
+    }
+}
