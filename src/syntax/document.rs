@@ -422,7 +422,7 @@ fn parse_search(cx: &mut Ctx, name: &Spanned<String>, node: &Node) -> Option<Sea
     }
 }
 
-fn parse_items(cx: &mut Ctx, entries: &[(Node, Node)]) -> Vec<FieldItem> {
+pub fn parse_items(cx: &mut Ctx, entries: &[(Node, Node)]) -> Vec<FieldItem> {
     let mut out = Vec::new();
     for (k, v) in entries {
         let Some(key) = k.scalar_text() else {
@@ -495,7 +495,7 @@ fn modifier_help(part: &str) -> String {
     }
 }
 
-fn parse_values(cx: &mut Ctx, node: &Node) -> Option<Vec<Spanned<Value>>> {
+pub fn parse_values(cx: &mut Ctx, node: &Node) -> Option<Vec<Spanned<Value>>> {
     match &node.kind {
         NodeKind::Seq(items) => {
             let mut out = Vec::with_capacity(items.len());
@@ -517,7 +517,7 @@ fn parse_values(cx: &mut Ctx, node: &Node) -> Option<Vec<Spanned<Value>>> {
     }
 }
 
-fn scalar_value(cx: &mut Ctx, node: &Node) -> Option<Spanned<Value>> {
+pub fn scalar_value(cx: &mut Ctx, node: &Node) -> Option<Spanned<Value>> {
     let value = match &node.kind {
         NodeKind::Null => Value::Null,
         NodeKind::Bool(b) => Value::Bool(*b),
