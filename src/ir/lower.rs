@@ -205,7 +205,7 @@ struct RegexFlags {
 pub fn lower_item(cx: &mut Ctx, item: &FieldItem) -> Option<Expr> {
     let mods = classify(cx, item)?;
     let field = item.field.as_ref().map(|f| f.node.clone());
-    if mods.all && item.values.len() == 1 && item.is_list {
+    if mods.all && item.values.len() == 1 {
         cx.warning(
             Code::AllOnSingleValue,
             item.span,

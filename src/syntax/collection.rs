@@ -12,8 +12,7 @@ pub fn apply_actions(
     docs: Vec<Node>,
 ) -> Result<Vec<Node>, Diagnostic> {
     let mut global: Option<Node> = None;
-    let mut previous: Option<Node> = None;
-    let mut out = Vec::with_capacity(docs.len());
+    let mut out: Vec<Node> = Vec::with_capacity(docs.len());
     for doc in docs {
         let action = doc
             .entry("action")
@@ -23,7 +22,6 @@ pub fn apply_actions(
                 Some(g) => merge(g, &doc),
                 None => doc,
             };
-            previous = Some(merged.clone());
             out.push(merged);
             continue;
         };
@@ -32,7 +30,7 @@ pub fn apply_actions(
             "global" => global = Some(rest),
             "reset" => global = None,
             "repeat" => {
-                let Some(prev) = &previous else {
+                let Some(prev) = out.last() else {
                     return Err(Diagnostic::error(
                         Code::BadAction,
                         "`action: repeat` has no previous document to repeat",
@@ -40,7 +38,6 @@ pub fn apply_actions(
                     .at(file, span));
                 };
                 let merged = merge(prev, &rest);
-                previous = Some(merged.clone());
                 out.push(merged);
             }
             other => {
