@@ -396,17 +396,17 @@ fn lower_correlations(set: &mut RuleSet, index: &HashMap<String, Vec<usize>>) {
         }
         let file = ast.file.clone();
         let mut cx = Ctx::new(&file);
-        let lowered = lower_correlation(&mut cx, c, ast.span, index);
-        let item = lowered.map(|(rules, timespan, aliases, condition)| {
+        let lowered = lower_correlation(&mut cx, c, index);
+        let item = lowered.map(|l| {
             Item::Correlation(Arc::new(CorrelationIr {
                 origin: origin(ast),
                 header: header(&ast.meta),
                 kind: c.kind.node,
-                rules,
+                rules: l.rules,
                 group_by: c.group_by.iter().map(|g| g.node.clone()).collect(),
-                timespan,
-                aliases,
-                condition,
+                timespan: l.timespan,
+                aliases: l.aliases,
+                condition: l.condition,
                 generate: c.generate,
             }))
         });

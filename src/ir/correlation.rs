@@ -31,18 +31,20 @@ pub fn parse_timespan(text: &str) -> Option<Timespan> {
     })
 }
 
+/// The parts of a correlation that need the rest of the set to build.
+pub struct Linked {
+    pub rules: Vec<RuleRef>,
+    pub timespan: Option<Timespan>,
+    pub aliases: Vec<Alias>,
+    pub condition: CorrelationCondition,
+}
+
 /// Lower a correlation; `index` maps ids and names to document indices in the set.
 pub fn lower_correlation(
     cx: &mut Ctx,
     c: &ast::Correlation,
-    doc_span: crate::source::Span,
     index: &HashMap<String, Vec<usize>>,
-) -> Option<(
-    Vec<RuleRef>,
-    Option<Timespan>,
-    Vec<Alias>,
-    CorrelationCondition,
-)> {
+) -> Option<Linked> {
     let kind = c.kind.node;
     let mut ok = true;
     // v2.2: a temporal condition may name the rules instead of listing them.
@@ -98,7 +100,11 @@ pub fn lower_correlation(
         }
     };
     let mut aliases = Vec::new();
-    for (name, pairs) in &c.aliases {
+    for ast::AliasAst {
+        name,
+        fields: pairs,
+    } in &c.aliases
+    {
         let mut fields = Vec::new();
         for (rule, field) in pairs {
             match resolve(cx, rule, index) {
@@ -219,8 +225,12 @@ pub fn lower_correlation(
             }
         }
     };
-    let _ = doc_span;
-    ok.then_some((rules, timespan, aliases, condition))
+    ok.then_some(Linked {
+        rules,
+        timespan,
+        aliases,
+        condition,
+    })
 }
 
 fn int(i: i64) -> Number {

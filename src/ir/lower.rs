@@ -428,8 +428,10 @@ fn classify(cx: &mut Ctx, item: &FieldItem) -> Option<Mods> {
     for sm in &m.steps {
         match sm.node {
             Modifier::Contains | Modifier::StartsWith | Modifier::EndsWith => {
-                if let Some(prev) = seen_position {
-                    if prev != sm.node {
+                if let Some(prev) = seen_position
+                    && prev != sm.node
+                {
+                    {
                         ok = false;
                         cx.error(
                             Code::ModifierCombination,
@@ -796,8 +798,7 @@ fn check_regex(cx: &mut Ctx, re: &str, v: &Spanned<Value>) -> Option<()> {
 
 fn first_line(s: &str) -> String {
     s.lines()
-        .filter(|l| !l.trim().is_empty())
-        .last()
+        .rfind(|l| !l.trim().is_empty())
         .unwrap_or(s)
         .trim()
         .to_string()

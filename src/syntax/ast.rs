@@ -201,10 +201,17 @@ pub struct Correlation {
     pub rules: Vec<Spanned<String>>,
     pub group_by: Vec<Spanned<String>>,
     pub timespan: Option<Spanned<String>>,
-    /// `alias -> [(rule, field)]`.
-    pub aliases: Vec<(Spanned<String>, Vec<(Spanned<String>, Spanned<String>)>)>,
+    pub aliases: Vec<AliasAst>,
     pub condition: Option<CorrelationCondition>,
     pub generate: bool,
+}
+
+/// `aliases: {name: {rule: field, ...}}`.
+#[derive(Debug, Clone)]
+pub struct AliasAst {
+    pub name: Spanned<String>,
+    /// `(rule, field)` pairs.
+    pub fields: Vec<(Spanned<String>, Spanned<String>)>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

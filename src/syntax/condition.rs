@@ -161,7 +161,7 @@ impl<'a> CondParser<'a> {
                 "`|` aggregation expressions are Sigma v1 syntax, removed in v2",
                 Some("express the aggregation as a correlation rule (e.g. `type: event_count`) that references this rule"),
             ),
-            Token::Word(w) if w == "near" => self.error(
+            Token::Word("near") => self.error(
                 Code::LegacyAggregation,
                 "`near` is Sigma v1 syntax, removed in v2",
                 Some("express it as a `temporal` correlation rule over the rules involved"),

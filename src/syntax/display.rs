@@ -77,7 +77,11 @@ pub fn document(doc: &Document) -> String {
                 let at = p.at(t.span);
                 p.line(1, format!("timespan {} {at}", t.node));
             }
-            for (alias, pairs) in &c.aliases {
+            for AliasAst {
+                name: alias,
+                fields: pairs,
+            } in &c.aliases
+            {
                 let fields: Vec<String> = pairs
                     .iter()
                     .map(|(r, f)| format!("{}.{}", r.node, f.node))

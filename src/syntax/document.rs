@@ -602,7 +602,10 @@ fn parse_correlation(cx: &mut Ctx, doc: &Node, node: &Node) -> Option<Correlatio
                         )
                         .help("for example `aliases: {user: {failed_logon: TargetUserName}}`");
                     }
-                    aliases.push((alias, pairs));
+                    aliases.push(AliasAst {
+                        name: alias,
+                        fields: pairs,
+                    });
                 }
             }
             None => {
