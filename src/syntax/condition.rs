@@ -156,6 +156,11 @@ impl<'a> CondParser<'a> {
                 format!("the condition ends early; expected {expected}"),
                 None,
             ),
+            Token::Pipe if pipe_near(self.rest()) => self.error(
+                Code::LegacyAggregation,
+                "`near` is Sigma v1 syntax, removed in v2",
+                Some("express it as a `temporal` correlation rule over the rules involved"),
+            ),
             Token::Pipe => self.error(
                 Code::LegacyAggregation,
                 "`|` aggregation expressions are Sigma v1 syntax, removed in v2",
@@ -316,6 +321,13 @@ fn chain(
     Spanned::new(make(items), Span::new(start, end))
 }
 
+/// `| near x`: v1's temporal operator comes after a pipe; name it rather than the pipe.
+fn pipe_near(rest: &str) -> bool {
+    rest.get(1..)
+        .and_then(|r| word(r.trim_start()).ok())
+        .is_some_and(|(_, w)| w == "near")
+}
+
 fn is_keyword(w: &str) -> bool {
     matches!(w, "and" | "or" | "not" | "of")
 }
@@ -366,10 +378,16 @@ mod tests {
         assert_eq!((e.offset, e.code), (8, Code::ConditionSyntax));
         let e = parse("sel or b)").unwrap_err();
         assert_eq!(e.offset, 8);
+        // The aggregation function is named (and pointed at), not the pipe before it.
         let e = parse("selection | count() by x > 5").unwrap_err();
-        assert_eq!((e.offset, e.code), (10, Code::LegacyAggregation));
+        assert_eq!((e.offset, e.code), (12, Code::LegacyAggregation));
         let e = parse("count(x) per y > 200 and not z").unwrap_err();
         assert_eq!((e.offset, e.code), (0, Code::LegacyAggregation));
+        let e = parse("sel1 | near sel2").unwrap_err();
+        assert_eq!((e.offset, e.code), (5, Code::LegacyAggregation));
+        assert!(e.message.contains("`near`"));
+        let e = parse("sel1 | count() > 5").unwrap_err();
+        assert!(!e.message.contains("near"));
         let e = parse("a AND b").unwrap_err();
         assert_eq!(e.offset, 2);
         assert!(e.help.unwrap().contains("`and`"));
