@@ -174,6 +174,15 @@ impl<'a> Builder<'a> {
         let mut root: Option<Node> = None;
         loop {
             let (event, mark) = parser.next_token().map_err(|e| {
+                // The scanner has its own flow-nesting limit, which it can reach (scanning
+                // ahead) before our depth check sees the events: that is a limit, not a typo.
+                if e.info() == "recursion limit exceeded" {
+                    return self.err_at(
+                        Code::YamlLimit,
+                        format!("YAML nests deeper than {MAX_DEPTH} levels"),
+                        *e.marker(),
+                    );
+                }
                 self.err_at(
                     Code::YamlSyntax,
                     format!("invalid YAML: {}", e.info()),
