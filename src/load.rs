@@ -254,6 +254,18 @@ fn load_parsed(file: &Arc<SourceFile>) -> Vec<Doc> {
         Ok(n) => n,
         Err(d) => return vec![file_error(file.path.clone(), d)],
     };
+    if nodes.is_empty() {
+        // An empty file (or only comments and `---`) is a mistake, not zero rules to skip.
+        let d = Diagnostic::error(
+            Code::UnknownDocument,
+            "the file holds no YAML document: it is empty or only comments",
+        )
+        .with_help(
+            "a Sigma file holds at least one document with `title`, `logsource` and `detection`",
+        )
+        .at(file, Span::new(0, 0));
+        return vec![file_error(file.path.clone(), d)];
+    }
     nodes
         .iter()
         .enumerate()
