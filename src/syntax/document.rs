@@ -319,6 +319,16 @@ fn parse_detection(cx: &mut Ctx, node: &Node, skip: &[&str]) -> Option<Detection
 
 fn parse_conditions(cx: &mut Ctx, node: &Node) -> Vec<Spanned<Condition>> {
     let items: Vec<&Node> = match &node.kind {
+        NodeKind::Seq(items) if items.is_empty() => {
+            // No condition would make a rule that silently matches nothing.
+            cx.error(
+                Code::ConditionSyntax,
+                node.span,
+                "the condition list is empty",
+            )
+            .help("write at least one condition, e.g. `condition: selection`");
+            return Vec::new();
+        }
         NodeKind::Seq(items) => items.iter().collect(),
         _ => vec![node],
     };
@@ -379,6 +389,29 @@ fn shift(c: &mut Spanned<Condition>, base: usize) {
 
 fn parse_search(cx: &mut Ctx, name: &Spanned<String>, node: &Node) -> Option<SearchBody> {
     match &node.kind {
+        // An empty map would lower to `true` and match every event.
+        NodeKind::Map(entries) if entries.is_empty() => {
+            cx.error(
+                Code::WrongType,
+                node.span,
+                format!("search identifier `{}` is an empty map", name.node),
+            )
+            .help("give it at least one `field: value`");
+            None
+        }
+        NodeKind::Seq(items)
+            if items
+                .iter()
+                .any(|i| i.as_map().is_some_and(<[_]>::is_empty)) =>
+        {
+            cx.error(
+                Code::WrongType,
+                node.span,
+                format!("search identifier `{}` lists an empty map", name.node),
+            )
+            .help("give every map at least one `field: value`, or remove the empty one");
+            None
+        }
         NodeKind::Map(entries) => Some(SearchBody::Map(parse_items(cx, entries))),
         NodeKind::Seq(items) if items.iter().all(|i| i.as_map().is_some()) && !items.is_empty() => {
             Some(SearchBody::AnyOf(
