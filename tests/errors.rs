@@ -47,6 +47,12 @@ const EXPECTED: &[(&str, &str, usize, usize)] = &[
     ("v1_count.yml", "E043", 22, 43),
     // `timeframe: 5m` inside `detection`, line 22 column 5.
     ("timeframe.yml", "E043", 22, 5),
+    // `condition: selection | near filter`: v1 `near`, reported at its pipe, column 26.
+    ("v1_near.yml", "E043", 22, 26),
+    // `filter: {}`: an empty search would match every event; the `{` is at column 13.
+    ("empty_search_map.yml", "E022", 20, 13),
+    // `condition: []`: no condition at all; the `[` is at column 16.
+    ("empty_condition_list.yml", "E040", 22, 16),
 ];
 
 #[test]
@@ -115,6 +121,16 @@ fn json_reports_code_and_position() {
             failures.push(format!(
                 "{file}: got {}:{}:{} ({}), want {code} at {line}:{column}",
                 got.0, got.1, got.2, first["message"]
+            ));
+        }
+        if file == "v1_near.yml"
+            && !first["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("`near`"))
+        {
+            failures.push(format!(
+                "{file}: the message does not name `near`: {}",
+                first["message"]
             ));
         }
         if first["message"].as_str().is_none_or(str::is_empty) {
