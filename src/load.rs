@@ -426,39 +426,49 @@ fn lower_correlations(set: &mut RuleSet, index: &HashMap<String, Vec<usize>>) {
         doc.diagnostics.append(&mut cx.diags);
         doc.item = item;
     }
-    // References must not loop back (a correlation of itself through others).
-    for i in 0..set.docs.len() {
-        if let Some(Item::Correlation(_)) = &set.docs[i].item
-            && reaches(set, i, i, 0)
-        {
-            let doc = &mut set.docs[i];
-            let span = doc.ast.as_ref().map_or(Span::default(), |a| a.span);
-            if let Some(ast) = &doc.ast {
-                doc.diagnostics.push(
-                    Diagnostic::error(
-                        Code::ReferenceCycle,
-                        "this correlation references itself through its rules",
-                    )
-                    .with_help("correlations may chain, but not in a loop")
-                    .at(&ast.file, span),
-                );
-            }
-            doc.item = None;
+    // References must not loop back (a correlation of itself through others). Find every
+    // correlation on a loop before dropping any: dropping the first would hide the loop from
+    // the others.
+    let cyclic: Vec<usize> = (0..set.docs.len())
+        .filter(|&i| matches!(set.docs[i].item, Some(Item::Correlation(_))) && reaches(set, i, i))
+        .collect();
+    for i in cyclic {
+        let doc = &mut set.docs[i];
+        let span = doc.ast.as_ref().map_or(Span::default(), |a| a.span);
+        if let Some(ast) = &doc.ast {
+            doc.diagnostics.push(
+                Diagnostic::error(
+                    Code::ReferenceCycle,
+                    "this correlation references itself through its rules",
+                )
+                .with_help("correlations may chain, but not in a loop")
+                .at(&ast.file, span),
+            );
         }
+        doc.item = None;
     }
 }
 
 /// Does document `from` reference `target` (directly or through chained correlations)?
-fn reaches(set: &RuleSet, from: usize, target: usize, depth: usize) -> bool {
-    if depth > set.docs.len() {
-        return true;
+/// A depth-first walk that visits each document once: correlations that share references
+/// (`rules: [a, a]`, diamonds) would otherwise make the walk exponential in the chain length.
+fn reaches(set: &RuleSet, from: usize, target: usize) -> bool {
+    let mut seen = vec![false; set.docs.len()];
+    let mut stack = vec![from];
+    while let Some(i) = stack.pop() {
+        let Some(Item::Correlation(c)) = &set.docs[i].item else {
+            continue;
+        };
+        for r in &c.rules {
+            if r.target == target {
+                return true;
+            }
+            if !std::mem::replace(&mut seen[r.target], true) {
+                stack.push(r.target);
+            }
+        }
     }
-    let Some(Item::Correlation(c)) = &set.docs[from].item else {
-        return false;
-    };
-    c.rules
-        .iter()
-        .any(|r| r.target == target || reaches(set, r.target, target, depth + 1))
+    false
 }
 
 fn apply_filters(set: &mut RuleSet, index: &HashMap<String, Vec<usize>>) {
