@@ -320,3 +320,87 @@ fn folder_with_a_good_and_a_bad_rule() {
         text.stdout
     );
 }
+
+/// Correlations chained 40 deep, each naming the previous one twice: the reference-cycle
+/// check once walked every path (2^40) and never finished.
+#[test]
+fn correlation_chain_with_shared_references() {
+    let mut docs = vec![
+        "title: base\nname: r0\nlogsource: {product: windows}\ndetection:\n    sel: {a: 1}\n    condition: sel\n".to_string(),
+        "title: c0\nname: c0\ncorrelation:\n    type: event_count\n    rules: [r0]\n    timespan: 1m\n    condition: {gte: 1}\n".to_string(),
+    ];
+    for i in 1..40 {
+        let p = i - 1;
+        docs.push(format!(
+            "title: c{i}\nname: c{i}\ncorrelation:\n    type: event_count\n    rules: [c{p}, c{p}]\n    timespan: 1m\n    condition: {{gte: 1}}\n"
+        ));
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let p = write(&dir, "chain.yml", docs.join("---\n").as_bytes());
+    let run = sigc(&["check", "--format", "json", &p.to_string_lossy()]);
+    assert_eq!(run.code, Some(0), "{}", run.stdout);
+    assert_eq!(run.docs().len(), 41);
+}
+
+/// A correlation that reaches itself is an error (E053) for every correlation on the loop, and
+/// only for those.
+#[test]
+fn correlation_cycles_are_errors() {
+    let text = "\
+title: base
+name: r0
+logsource: {product: windows}
+detection:
+    sel: {a: 1}
+    condition: sel
+---
+title: a
+name: a
+correlation: {type: event_count, rules: [b], timespan: 1m, condition: {gte: 1}}
+---
+title: b
+name: b
+correlation: {type: event_count, rules: [a, r0], timespan: 1m, condition: {gte: 1}}
+---
+title: self
+name: self
+correlation: {type: event_count, rules: [self], timespan: 1m, condition: {gte: 1}}
+---
+title: outside
+name: outside
+correlation: {type: event_count, rules: [a], timespan: 1m, condition: {gte: 1}}
+";
+    let dir = tempfile::tempdir().unwrap();
+    let p = write(&dir, "cycle.yml", text.as_bytes());
+    let run = sigc(&["check", "--format", "json", &p.to_string_lossy()]);
+    assert_eq!(run.code, Some(1));
+    let status: Vec<(String, String, Vec<String>)> = run
+        .docs()
+        .iter()
+        .map(|d| {
+            let codes = d["diagnostics"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|x| x["code"].as_str().unwrap().to_string())
+                .collect();
+            (
+                d["title"].as_str().unwrap().to_string(),
+                d["status"].as_str().unwrap().to_string(),
+                codes,
+            )
+        })
+        .collect();
+    let get = |t: &str| status.iter().find(|s| s.0 == t).unwrap().clone();
+    assert_eq!(get("base").1, "ok");
+    for t in ["a", "b", "self"] {
+        let (_, st, codes) = get(t);
+        assert_eq!(st, "error", "{t}");
+        assert!(codes.contains(&"E053".to_string()), "{t}: {codes:?}");
+    }
+    // `outside` references the loop but is not on it: no cycle error of its own.
+    assert!(
+        !get("outside").2.contains(&"E053".to_string()),
+        "{status:?}"
+    );
+}
