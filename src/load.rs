@@ -447,6 +447,47 @@ fn lower_correlations(set: &mut RuleSet, index: &HashMap<String, Vec<usize>>) {
         }
         doc.item = None;
     }
+    // A correlation over a document that failed fails too; repeat so chains propagate.
+    loop {
+        let mut changed = false;
+        for i in 0..set.docs.len() {
+            let Some(Item::Correlation(c)) = &set.docs[i].item else {
+                continue;
+            };
+            let Some(bad) = c.rules.iter().find(|r| set.docs[r.target].item.is_none()) else {
+                continue;
+            };
+            let written = bad.written.clone();
+            let msg = format!(
+                "the referenced document `{}` ({}) failed to load",
+                bad.written, set.docs[bad.target].path
+            );
+            let doc = &mut set.docs[i];
+            if let Some(ast) = &doc.ast {
+                let span = reference_span(ast, &written);
+                doc.diagnostics.push(
+                    Diagnostic::error(Code::UnresolvedReference, msg)
+                        .with_help("fix the errors reported for that document first")
+                        .at(&ast.file, span),
+                );
+            }
+            doc.item = None;
+            changed = true;
+        }
+        if !changed {
+            break;
+        }
+    }
+}
+
+/// Where a correlation names `written` (its `rules` entry), or the document start.
+fn reference_span(ast: &Document, written: &str) -> Span {
+    if let Body::Correlation(c) = &ast.body
+        && let Some(r) = c.rules.iter().find(|r| r.node == written)
+    {
+        return r.span;
+    }
+    ast.span
 }
 
 /// Does document `from` reference `target` (directly or through chained correlations)?

@@ -428,7 +428,6 @@ fn sigc_limited(mem_mib: u64, args: &[&str]) -> Run {
 /// (76 KB) would need ~13 GB. Expected: a clear error (E032, too many alternatives) or a bounded
 /// result, within 1 GiB.
 #[test]
-#[ignore = "known bug: windash expansion is unbounded per field (see the report)"]
 fn windash_expansion_is_bounded_per_field() {
     let values: String = (0..2000)
         .map(|i| format!("            - ' -a{i} -b -c -d -e -f'\n"))
@@ -448,7 +447,6 @@ fn windash_expansion_is_bounded_per_field() {
 /// references: 5,000 references to a 1,000-value search (61 KB) take 0.9 GB. The rule is valid
 /// and must load in bounded memory.
 #[test]
-#[ignore = "known bug: repeated search references clone the search each time (see the report)"]
 fn repeated_references_load_in_bounded_memory() {
     let values: String = (0..1000)
         .map(|i| format!("            - 'v{i}'\n"))
@@ -466,7 +464,6 @@ fn repeated_references_load_in_bounded_memory() {
 /// KNOWN BUG (spec): "`null` cannot be part of a list of field values" (rules spec,
 /// § Detection); sigc accepts `[null, 'x']` and ORs a null test in.
 #[test]
-#[ignore = "known bug: null inside a value list is accepted (see the report)"]
 fn null_in_a_value_list_is_an_error() {
     let dir = tempfile::tempdir().unwrap();
     let p = write(
@@ -481,7 +478,6 @@ fn null_in_a_value_list_is_an_error() {
 /// KNOWN BUG: a correlation (or a filter) naming a rule that failed to load reports `ok`, and
 /// a backend would then meet a reference to a document with no IR.
 #[test]
-#[ignore = "known bug: references to failed documents are ok (see the report)"]
 fn correlation_on_a_failed_rule_fails() {
     let text = "\
 title: broken

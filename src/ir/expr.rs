@@ -4,7 +4,8 @@
 //! one-child groups, no double negation. [`Expr::normalize`] re-applies the constructors; on a
 //! normal expression it changes nothing (a property test checks it).
 
-use std::collections::HashSet;
+use std::collections::HashMap;
+use std::hash::BuildHasher;
 
 use super::pred::Pred;
 
@@ -135,8 +136,21 @@ fn dedup(items: &mut Vec<Expr>) {
             }
         }
     } else {
-        let mut seen = HashSet::with_capacity(items.len());
-        items.retain(|e| seen.insert(e.clone()));
+        // Hash each child once and compare only on equal hashes: no clones of large groups.
+        let hasher = std::collections::hash_map::RandomState::new();
+        let mut seen: HashMap<u64, Vec<usize>> = HashMap::with_capacity(items.len());
+        let mut keep = vec![true; items.len()];
+        for i in 0..items.len() {
+            let h = hasher.hash_one(&items[i]);
+            let same = seen.entry(h).or_default();
+            if same.iter().any(|&j| items[j] == items[i]) {
+                keep[i] = false;
+            } else {
+                same.push(i);
+            }
+        }
+        let mut k = keep.into_iter();
+        items.retain(|_| k.next().unwrap_or(true));
     }
 }
 

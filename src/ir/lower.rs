@@ -131,7 +131,16 @@ fn lower_condition(
         Condition::Not(x) => Expr::not(lower_condition(cx, x, searches, names)?),
         Condition::And(items) | Condition::Or(items) => {
             let mut parts = Vec::with_capacity(items.len());
+            // `sel and sel and ...` names one search many times; lower each name once
+            // rather than cloning the search per reference.
+            let mut seen_idents: Vec<&str> = Vec::new();
             for i in items {
+                if let Condition::Ident(id) = &i.node {
+                    if seen_idents.contains(&id.node.as_str()) {
+                        continue;
+                    }
+                    seen_idents.push(&id.node);
+                }
                 parts.push(lower_condition(cx, i, searches, names)?);
             }
             if matches!(c.node, Condition::And(_)) {
@@ -201,6 +210,9 @@ struct RegexFlags {
     s: bool,
 }
 
+/// Most tests one field item may expand to (encodings and `windash` multiply values).
+pub const MAX_ALTERNATIVES: usize = 100_000;
+
 /// Lower one `field|modifiers: values` item.
 pub fn lower_item(cx: &mut Ctx, item: &FieldItem) -> Option<Expr> {
     let mods = classify(cx, item)?;
@@ -213,10 +225,31 @@ pub fn lower_item(cx: &mut Ctx, item: &FieldItem) -> Option<Expr> {
         )
         .help = Some("drop `|all`, or list the values that must all match".into());
     }
+    if item.values.len() > 1
+        && let Some(null) = item.values.iter().find(|v| v.node == Value::Null)
+    {
+        cx.error(Code::InvalidValue, null.span, "`null` cannot be part of a list of values")
+            .help = Some(
+            "test for the missing field in its own selection (`sel_missing: {Field: null}`) and combine it in the condition".into(),
+        );
+        return None;
+    }
     let mut per_value = Vec::with_capacity(item.values.len());
     let mut ok = true;
+    let mut alternatives = 0usize;
     for v in &item.values {
-        match lower_value(cx, &mods, item, v) {
+        let lowered = lower_value(cx, &mods, item, v);
+        alternatives += lowered.as_ref().map_or(0, Vec::len);
+        if alternatives > MAX_ALTERNATIVES {
+            cx.error(
+                Code::InvalidValue,
+                item.span,
+                format!("the values expand to more than {MAX_ALTERNATIVES} alternatives"),
+            )
+            .help = Some("`windash` and `base64offset` multiply the values; use fewer flags per value or split the selection".into());
+            return None;
+        }
+        match lowered {
             // `exists: false` is the one value that lowers to no alternative: absence.
             Some(alts) if alts.is_empty() => per_value.push(Expr::not(Expr::pred(Pred {
                 field: field.clone(),
