@@ -139,6 +139,7 @@ pub(crate) fn compile(pattern: &str) -> Result<Regex, String> {
     Regex::new(pattern).map_err(|e| {
         let detail = e.to_string();
         let last = detail.lines().last().unwrap_or("").trim();
+        let last = last.strip_prefix("error: ").unwrap_or(last);
         format!("invalid regular expression `{pattern}`: {last}")
     })
 }
