@@ -13,7 +13,9 @@
 //! test suite, benches and fuzz targets; they are not a stable library API.
 
 pub mod cli;
+pub mod bytecode;
 pub mod diagnostic;
+pub mod eval;
 pub mod ir;
 pub mod load;
 pub mod pipeline;

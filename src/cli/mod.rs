@@ -3,6 +3,7 @@
 mod check;
 mod convert;
 mod debug;
+mod eval;
 mod list;
 
 use std::process::ExitCode;
@@ -48,6 +49,8 @@ enum Command {
     },
     /// Convert rules to a target query language.
     Convert(convert::Args),
+    /// Run rules over events (JSON lines, EVTX, archives) and print the matches.
+    Eval(eval::Args),
 }
 
 #[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
@@ -87,6 +90,7 @@ pub fn main() -> ExitCode {
             ListWhat::Codes => list::What::Codes,
         }),
         Command::Convert(args) => convert::run(&args),
+        Command::Eval(args) => eval::run(&args),
     };
     ExitCode::from(code)
 }

@@ -1,0 +1,225 @@
+//! One event as the evaluator sees it: every scalar leaf of the JSON document, with its text
+//! in one reusable arena, findable by the program's field ids.
+//!
+//! Field names: a flat document's keys are fields as they are (Security-Datasets). In the
+//! nested form evtx tools emit, the leaves under `Event.System`, `Event.EventData` and
+//! `Event.UserData.<element>` are fields by their own name (`EventID`, `Channel`, `Image`), a
+//! `#text` leaf stands for its parent, and attributes join with `_` (`Provider_Name`,
+//! `TimeCreated_SystemTime`), as Hayabusa and Chainsaw name them. Every leaf is also reachable
+//! by its dotted path (`Event.System.Provider.#attributes.Name`). Array elements are several
+//! values of one field; a test on that field holds if it holds for any of them.
+
+use std::collections::HashMap;
+
+/// Field name → id, as the compiled program numbers them.
+#[derive(Debug, Default, Clone)]
+pub struct FieldTable {
+    ids: HashMap<Box<str>, u32>,
+    names: Vec<Box<str>>,
+}
+
+impl FieldTable {
+    pub fn intern(&mut self, name: &str) -> u32 {
+        if let Some(&id) = self.ids.get(name) {
+            return id;
+        }
+        let id = self.names.len() as u32;
+        self.names.push(name.into());
+        self.ids.insert(name.into(), id);
+        id
+    }
+
+    pub fn get(&self, name: &str) -> Option<u32> {
+        self.ids.get(name).copied()
+    }
+
+    pub fn name(&self, id: u32) -> &str {
+        self.names.get(id as usize).map_or("", |n| n)
+    }
+
+    pub fn len(&self) -> usize {
+        self.names.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.names.is_empty()
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Str,
+    /// A JSON number; its text is kept as written.
+    Num,
+    Bool(bool),
+    Null,
+}
+
+/// One scalar leaf. Text ranges index [`Event::text`] (and the lowercase copy).
+#[derive(Debug, Clone, Copy)]
+pub struct Value {
+    pub kind: Kind,
+    start: u32,
+    end: u32,
+    lower_start: u32,
+    lower_end: u32,
+    /// Next value of the same field, or `NONE`.
+    next: u32,
+}
+
+const NONE: u32 = u32::MAX;
+
+/// The values of one event. Reused from event to event: `clear` keeps the allocations.
+#[derive(Debug, Default)]
+pub struct Event {
+    text: String,
+    lower: String,
+    values: Vec<Value>,
+    /// For each field id, the first value (chained through `Value::next`), or `NONE`.
+    heads: Vec<u32>,
+    tails: Vec<u32>,
+    touched: Vec<u32>,
+}
+
+impl Event {
+    pub fn new(fields: usize) -> Event {
+        Event {
+            heads: vec![NONE; fields],
+            tails: vec![NONE; fields],
+            ..Event::default()
+        }
+    }
+
+    pub fn clear(&mut self) {
+        self.text.clear();
+        self.lower.clear();
+        self.values.clear();
+        for &f in &self.touched {
+            self.heads[f as usize] = NONE;
+            self.tails[f as usize] = NONE;
+        }
+        self.touched.clear();
+    }
+
+    /// Append a value for a field (`None`: a leaf no rule names, kept for keyword search).
+    pub fn push(&mut self, field: Option<u32>, kind: Kind, text: &str) {
+        let start = self.text.len() as u32;
+        self.text.push_str(text);
+        let end = self.text.len() as u32;
+        let lower_start = self.lower.len() as u32;
+        if kind == Kind::Str {
+            push_lowercase(&mut self.lower, text);
+        }
+        let lower_end = self.lower.len() as u32;
+        let idx = self.values.len() as u32;
+        self.values.push(Value {
+            kind,
+            start,
+            end,
+            lower_start,
+            lower_end,
+            next: NONE,
+        });
+        if let Some(f) = field {
+            self.link(f, idx);
+        }
+    }
+
+    /// Make the value at `idx` also a value of field `f` (a leaf reachable by two names).
+    pub fn alias(&mut self, f: u32, idx: u32) {
+        let v = self.values[idx as usize];
+        let copy = Value { next: NONE, ..v };
+        let new = self.values.len() as u32;
+        self.values.push(copy);
+        self.link(f, new);
+    }
+
+    fn link(&mut self, f: u32, idx: u32) {
+        let fu = f as usize;
+        if fu >= self.heads.len() {
+            return;
+        }
+        if self.heads[fu] == NONE {
+            self.heads[fu] = idx;
+            self.touched.push(f);
+        } else {
+            let tail = self.tails[fu];
+            self.values[tail as usize].next = idx;
+        }
+        self.tails[fu] = idx;
+    }
+
+    pub fn last_index(&self) -> Option<u32> {
+        self.values.len().checked_sub(1).map(|i| i as u32)
+    }
+
+    /// The values of a field, in document order.
+    pub fn field(&self, f: u32) -> FieldIter<'_> {
+        FieldIter {
+            event: self,
+            next: self.heads.get(f as usize).copied().unwrap_or(NONE),
+        }
+    }
+
+    pub fn has(&self, f: u32) -> bool {
+        self.heads.get(f as usize).is_some_and(|&h| h != NONE)
+    }
+
+    /// Every value of the event, for keyword search.
+    pub fn all(&self) -> impl Iterator<Item = &Value> {
+        self.values.iter()
+    }
+
+    pub fn text(&self, v: &Value) -> &str {
+        self.text.get(v.start as usize..v.end as usize).unwrap_or("")
+    }
+
+    /// The value's text lowercased (strings); numbers and booleans are their own lowercase.
+    pub fn lower(&self, v: &Value) -> &str {
+        if v.kind == Kind::Str {
+            self.lower
+                .get(v.lower_start as usize..v.lower_end as usize)
+                .unwrap_or("")
+        } else {
+            self.text(v)
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.values.is_empty()
+    }
+}
+
+pub struct FieldIter<'a> {
+    event: &'a Event,
+    next: u32,
+}
+
+impl<'a> Iterator for FieldIter<'a> {
+    type Item = &'a Value;
+
+    fn next(&mut self) -> Option<&'a Value> {
+        let v = self.event.values.get(self.next as usize)?;
+        self.next = v.next;
+        Some(v)
+    }
+}
+
+/// Sigma's case-insensitive comparison folds with Unicode lowercase; ASCII takes the fast path.
+pub fn push_lowercase(out: &mut String, text: &str) {
+    if text.is_ascii() {
+        let start = out.len();
+        out.push_str(text);
+        out[start..].make_ascii_lowercase();
+    } else {
+        for c in text.chars() {
+            out.extend(c.to_lowercase());
+        }
+    }
+}
+
+pub fn lowercase(text: &str) -> String {
+    let mut s = String::with_capacity(text.len());
+    push_lowercase(&mut s, text);
+    s
+}

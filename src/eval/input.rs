@@ -1,0 +1,239 @@
+//! Event sources: JSON-lines files, EVTX files, `.zip` and `.tar.gz` archives of those,
+//! folders (recursively, sorted), and stdin. Each yields records in order, each with where it
+//! came from; a record that cannot be read is reported with its location and skipped.
+
+use std::io::{BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// One event's JSON text and where it came from.
+#[derive(Debug, Clone)]
+pub struct Record {
+    pub text: String,
+    pub source: Arc<str>,
+    /// Line number (JSON lines, from 1) or event record id (EVTX).
+    pub index: u64,
+}
+
+/// A record that could not be read.
+#[derive(Debug, Clone)]
+pub struct ReadError {
+    pub source: Arc<str>,
+    pub index: u64,
+    pub message: String,
+}
+
+/// What a source hands out: a record, or an error with its location.
+pub enum Item {
+    Record(Record),
+    Error(ReadError),
+}
+
+/// Longest JSON line read; longer ones are reported and skipped without being held in memory.
+pub const MAX_LINE_BYTES: usize = 64 * 1024 * 1024;
+
+/// Expand folders into the event files they hold, sorted for a stable order.
+pub fn expand(paths: &[String]) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for p in paths {
+        let path = PathBuf::from(p);
+        if path.is_dir() {
+            let mut files = Vec::new();
+            walk(&path, &mut files);
+            files.sort();
+            out.extend(files);
+        } else {
+            out.push(path);
+        }
+    }
+    out
+}
+
+fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
+    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    for e in entries.flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            walk(&p, out);
+        } else if is_event_file(&p) {
+            out.push(p);
+        }
+    }
+}
+
+fn is_event_file(p: &Path) -> bool {
+    let name = p.file_name().and_then(|n| n.to_str()).unwrap_or("").to_ascii_lowercase();
+    [".json", ".jsonl", ".ndjson", ".evtx", ".zip", ".tar.gz", ".tgz", ".log"]
+        .iter()
+        .any(|ext| name.ends_with(ext))
+}
+
+/// Read every record of `path` (`-` is stdin), calling `f` for each.
+pub fn read(path: &Path, f: &mut dyn FnMut(Item)) {
+    let name: Arc<str> = path.display().to_string().into();
+    if path.as_os_str() == "-" {
+        let stdin = std::io::stdin();
+        read_lines(stdin.lock(), &"<stdin>".into(), f);
+        return;
+    }
+    let lower = name.to_ascii_lowercase();
+    let file = match std::fs::File::open(path) {
+        Ok(file) => file,
+        Err(e) => return f(Item::Error(ReadError { source: name, index: 0, message: e.to_string() })),
+    };
+    if lower.ends_with(".evtx") {
+        read_evtx(std::io::BufReader::new(file), &name, f);
+    } else if lower.ends_with(".zip") {
+        read_zip(file, &name, f);
+    } else if lower.ends_with(".tar.gz") || lower.ends_with(".tgz") {
+        read_tar(flate2::read::GzDecoder::new(file), &name, f);
+    } else {
+        read_lines(BufReader::with_capacity(1 << 20, file), &name, f);
+    }
+}
+
+/// JSON lines: one event per non-blank line. A file holding one pretty-printed JSON object (as
+/// evtx tools write a single event) is read as that one event.
+pub fn read_lines(mut r: impl BufRead, source: &Arc<str>, f: &mut dyn FnMut(Item)) {
+    let mut line = Vec::new();
+    let mut n = 0u64;
+    let mut pretty: Option<(u64, String)> = None;
+    loop {
+        line.clear();
+        let got = match (&mut r).take(MAX_LINE_BYTES as u64 + 1).read_until(b'\n', &mut line) {
+            Ok(0) => break,
+            Ok(got) => got,
+            Err(e) => {
+                f(Item::Error(ReadError { source: source.clone(), index: n + 1, message: e.to_string() }));
+                break;
+            }
+        };
+        n += 1;
+        if got > MAX_LINE_BYTES && line.last() != Some(&b'\n') {
+            // Skip the rest of an oversized line without keeping it.
+            let mut skip = Vec::new();
+            while let Ok(k) = (&mut r).take(1 << 20).read_until(b'\n', &mut skip) {
+                if k == 0 || skip.last() == Some(&b'\n') {
+                    break;
+                }
+                skip.clear();
+            }
+            f(Item::Error(ReadError {
+                source: source.clone(),
+                index: n,
+                message: format!("line longer than {} MiB, skipped", MAX_LINE_BYTES >> 20),
+            }));
+            continue;
+        }
+        let text = match std::str::from_utf8(&line) {
+            Ok(t) => t.trim(),
+            Err(e) => {
+                f(Item::Error(ReadError {
+                    source: source.clone(),
+                    index: n,
+                    message: format!("invalid UTF-8 at byte {}", e.valid_up_to()),
+                }));
+                continue;
+            }
+        };
+        if text.is_empty() {
+            continue;
+        }
+        // A pretty-printed object spans lines: gather from a lone `{` to its closing `}`.
+        if let Some((start, buf)) = &mut pretty {
+            buf.push_str(text);
+            buf.push('\n');
+            if line.first() == Some(&b'}') {
+                let (start, text) = (*start, std::mem::take(buf));
+                pretty = None;
+                f(Item::Record(Record { text, source: source.clone(), index: start }));
+            }
+            continue;
+        }
+        if text == "{" {
+            pretty = Some((n, String::from("{\n")));
+            continue;
+        }
+        f(Item::Record(Record { text: text.to_string(), source: source.clone(), index: n }));
+    }
+    if let Some((start, _)) = pretty {
+        f(Item::Error(ReadError { source: source.clone(), index: start, message: "unterminated JSON object".into() }));
+    }
+}
+
+fn read_evtx<R: Read + std::io::Seek>(r: R, source: &Arc<str>, f: &mut dyn FnMut(Item)) {
+    let settings = evtx::ParserSettings::new().num_threads(1);
+    let mut parser = match evtx::EvtxParser::from_read_seek(r) {
+        Ok(p) => p.with_configuration(settings),
+        Err(e) => {
+            return f(Item::Error(ReadError { source: source.clone(), index: 0, message: format!("not a readable EVTX file: {e}") }));
+        }
+    };
+    for rec in parser.records_json() {
+        match rec {
+            Ok(rec) => f(Item::Record(Record { text: rec.data, source: source.clone(), index: rec.event_record_id })),
+            Err(e) => f(Item::Error(ReadError { source: source.clone(), index: 0, message: e.to_string() })),
+        }
+    }
+}
+
+fn read_zip(file: std::fs::File, source: &Arc<str>, f: &mut dyn FnMut(Item)) {
+    let mut archive = match zip::ZipArchive::new(file) {
+        Ok(a) => a,
+        Err(e) => {
+            return f(Item::Error(ReadError { source: source.clone(), index: 0, message: format!("not a readable zip archive: {e}") }));
+        }
+    };
+    let mut names: Vec<String> = archive.file_names().filter_map(|n| n.ok().map(|n| n.into_owned())).collect();
+    names.sort();
+    for name in names {
+        let member: Arc<str> = format!("{source}!{name}").into();
+        if name.ends_with('/') || !is_event_file(Path::new(&name)) {
+            continue;
+        }
+        let entry = match archive.by_name(&name) {
+            Ok(e) => e,
+            Err(e) => {
+                f(Item::Error(ReadError { source: member, index: 0, message: e.to_string() }));
+                continue;
+            }
+        };
+        read_member(entry, &name, &member, f);
+    }
+}
+
+fn read_tar(r: impl Read, source: &Arc<str>, f: &mut dyn FnMut(Item)) {
+    let mut archive = tar::Archive::new(r);
+    let entries = match archive.entries() {
+        Ok(e) => e,
+        Err(e) => return f(Item::Error(ReadError { source: source.clone(), index: 0, message: e.to_string() })),
+    };
+    for entry in entries {
+        let entry = match entry {
+            Ok(e) => e,
+            Err(e) => {
+                f(Item::Error(ReadError { source: source.clone(), index: 0, message: e.to_string() }));
+                break;
+            }
+        };
+        let name = entry.path().map(|p| p.display().to_string()).unwrap_or_default();
+        if !entry.header().entry_type().is_file() || !is_event_file(Path::new(&name)) {
+            continue;
+        }
+        let member: Arc<str> = format!("{source}!{name}").into();
+        read_member(entry, &name, &member, f);
+    }
+}
+
+/// An archive member: EVTX needs seeking, so it is buffered; JSON is streamed.
+fn read_member(mut r: impl Read, name: &str, member: &Arc<str>, f: &mut dyn FnMut(Item)) {
+    if name.to_ascii_lowercase().ends_with(".evtx") {
+        let mut buf = Vec::new();
+        if let Err(e) = r.read_to_end(&mut buf) {
+            return f(Item::Error(ReadError { source: member.clone(), index: 0, message: e.to_string() }));
+        }
+        read_evtx(std::io::Cursor::new(buf), member, f);
+    } else {
+        read_lines(BufReader::with_capacity(1 << 20, r), member, f);
+    }
+}

@@ -1,0 +1,335 @@
+//! A single-pass JSON reader that fills an [`Event`] directly: no intermediate tree, no
+//! allocation once the event's buffers have grown. Nesting is limited to [`MAX_DEPTH`], so a
+//! hostile document is an error, not a stack overflow.
+
+use super::event::{Event, FieldTable, Kind};
+
+pub const MAX_DEPTH: usize = 64;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JsonError {
+    pub offset: usize,
+    pub message: String,
+}
+
+/// Parse one JSON object into `event` (cleared first).
+pub fn read(line: &str, fields: &FieldTable, event: &mut Event) -> Result<(), JsonError> {
+    event.clear();
+    let mut r = Reader {
+        b: line.as_bytes(),
+        s: line,
+        pos: 0,
+        fields,
+        path: Vec::new(),
+        scratch: String::new(),
+        unescaped: String::new(),
+    };
+    r.ws();
+    if r.peek() != Some(b'{') {
+        return Err(r.err("an event must be a JSON object"));
+    }
+    r.value(event, 0)?;
+    r.ws();
+    if r.pos < r.b.len() {
+        return Err(r.err("unexpected text after the JSON object"));
+    }
+    Ok(())
+}
+
+struct Reader<'a, 'f> {
+    b: &'a [u8],
+    s: &'a str,
+    pos: usize,
+    fields: &'f FieldTable,
+    /// Keys from the root to the current value.
+    path: Vec<String>,
+    scratch: String,
+    unescaped: String,
+}
+
+impl Reader<'_, '_> {
+    fn err(&self, msg: &str) -> JsonError {
+        JsonError {
+            offset: self.pos,
+            message: msg.to_string(),
+        }
+    }
+
+    fn peek(&self) -> Option<u8> {
+        self.b.get(self.pos).copied()
+    }
+
+    fn ws(&mut self) {
+        while matches!(self.peek(), Some(b' ' | b'\t' | b'\n' | b'\r')) {
+            self.pos += 1;
+        }
+    }
+
+    fn expect(&mut self, c: u8) -> Result<(), JsonError> {
+        self.ws();
+        if self.peek() == Some(c) {
+            self.pos += 1;
+            Ok(())
+        } else {
+            Err(self.err(&format!("expected `{}`", c as char)))
+        }
+    }
+
+    fn value(&mut self, event: &mut Event, depth: usize) -> Result<(), JsonError> {
+        if depth > MAX_DEPTH {
+            return Err(self.err("JSON nests too deeply"));
+        }
+        self.ws();
+        match self.peek() {
+            Some(b'{') => {
+                self.pos += 1;
+                self.ws();
+                if self.peek() == Some(b'}') {
+                    self.pos += 1;
+                    return Ok(());
+                }
+                loop {
+                    self.ws();
+                    if self.peek() != Some(b'"') {
+                        return Err(self.err("expected a key"));
+                    }
+                    self.string()?;
+                    let key = std::mem::take(&mut self.unescaped);
+                    self.expect(b':')?;
+                    self.path.push(key);
+                    self.value(event, depth + 1)?;
+                    if let Some(k) = self.path.pop() {
+                        self.unescaped = k;
+                    }
+                    self.ws();
+                    match self.peek() {
+                        Some(b',') => self.pos += 1,
+                        Some(b'}') => {
+                            self.pos += 1;
+                            return Ok(());
+                        }
+                        _ => return Err(self.err("expected `,` or `}`")),
+                    }
+                }
+            }
+            Some(b'[') => {
+                self.pos += 1;
+                self.ws();
+                if self.peek() == Some(b']') {
+                    self.pos += 1;
+                    return Ok(());
+                }
+                loop {
+                    self.value(event, depth + 1)?;
+                    self.ws();
+                    match self.peek() {
+                        Some(b',') => self.pos += 1,
+                        Some(b']') => {
+                            self.pos += 1;
+                            return Ok(());
+                        }
+                        _ => return Err(self.err("expected `,` or `]`")),
+                    }
+                }
+            }
+            Some(b'"') => {
+                self.string()?;
+                let text = std::mem::take(&mut self.unescaped);
+                self.leaf(event, Kind::Str, &text);
+                self.unescaped = text;
+                Ok(())
+            }
+            Some(b't') => self.literal(event, "true", Kind::Bool(true)),
+            Some(b'f') => self.literal(event, "false", Kind::Bool(false)),
+            Some(b'n') => self.literal(event, "null", Kind::Null),
+            Some(b'-' | b'0'..=b'9') => {
+                let start = self.pos;
+                while matches!(self.peek(), Some(b'-' | b'+' | b'.' | b'e' | b'E' | b'0'..=b'9')) {
+                    self.pos += 1;
+                }
+                let text = &self.s[start..self.pos];
+                self.leaf(event, Kind::Num, text);
+                Ok(())
+            }
+            _ => Err(self.err("expected a JSON value")),
+        }
+    }
+
+    fn literal(&mut self, event: &mut Event, word: &str, kind: Kind) -> Result<(), JsonError> {
+        if self.b[self.pos..].starts_with(word.as_bytes()) {
+            self.pos += word.len();
+            self.leaf(event, kind, if kind == Kind::Null { "" } else { word });
+            Ok(())
+        } else {
+            Err(self.err("expected a JSON value"))
+        }
+    }
+
+    /// Read a string at `pos` (on its opening quote) into `self.unescaped`.
+    fn string(&mut self) -> Result<(), JsonError> {
+        self.pos += 1;
+        self.unescaped.clear();
+        loop {
+            let rest = &self.b[self.pos..];
+            let Some(i) = memchr::memchr2(b'"', b'\\', rest) else {
+                return Err(self.err("unterminated string"));
+            };
+            self.unescaped.push_str(&self.s[self.pos..self.pos + i]);
+            self.pos += i;
+            if self.b[self.pos] == b'"' {
+                self.pos += 1;
+                return Ok(());
+            }
+            // A backslash escape.
+            let Some(&e) = self.b.get(self.pos + 1) else {
+                return Err(self.err("unterminated string"));
+            };
+            self.pos += 2;
+            let c = match e {
+                b'"' => '"',
+                b'\\' => '\\',
+                b'/' => '/',
+                b'b' => '\u{8}',
+                b'f' => '\u{c}',
+                b'n' => '\n',
+                b'r' => '\r',
+                b't' => '\t',
+                b'u' => self.unicode_escape()?,
+                _ => return Err(self.err("invalid escape in string")),
+            };
+            self.unescaped.push(c);
+        }
+    }
+
+    fn hex4(&mut self) -> Result<u32, JsonError> {
+        let h = self
+            .s
+            .get(self.pos..self.pos + 4)
+            .and_then(|h| u32::from_str_radix(h, 16).ok())
+            .ok_or_else(|| self.err("invalid \\u escape"))?;
+        self.pos += 4;
+        Ok(h)
+    }
+
+    fn unicode_escape(&mut self) -> Result<char, JsonError> {
+        let hi = self.hex4()?;
+        if (0xD800..0xDC00).contains(&hi) && self.b[self.pos..].starts_with(b"\\u") {
+            self.pos += 2;
+            let lo = self.hex4()?;
+            if (0xDC00..0xE000).contains(&lo) {
+                let c = 0x10000 + ((hi - 0xD800) << 10) + (lo - 0xDC00);
+                return Ok(char::from_u32(c).unwrap_or('\u{FFFD}'));
+            }
+            return Ok('\u{FFFD}');
+        }
+        Ok(char::from_u32(hi).unwrap_or('\u{FFFD}'))
+    }
+
+    /// Record a scalar under every name it answers to.
+    fn leaf(&mut self, event: &mut Event, kind: Kind, text: &str) {
+        let fields = self.fields;
+        let path = &self.path;
+        let direct = match path.len() {
+            0 => None,
+            1 => fields.get(&path[0]),
+            _ => {
+                self.scratch.clear();
+                for (i, k) in path.iter().enumerate() {
+                    if i > 0 {
+                        self.scratch.push('.');
+                    }
+                    self.scratch.push_str(k);
+                }
+                fields.get(&self.scratch)
+            }
+        };
+        event.push(direct, kind, text);
+        if path.len() >= 3 && path[0] == "Event" {
+            let short = short_name(path, &mut self.scratch);
+            if short
+                && let (Some(f), Some(idx)) = (fields.get(&self.scratch), event.last_index())
+                && Some(f) != direct
+            {
+                event.alias(f, idx);
+            }
+        }
+    }
+}
+
+/// The short name of a leaf under `Event.System`, `Event.EventData` or `Event.UserData.<x>`,
+/// written into `out`; false when the path has none.
+fn short_name(path: &[String], out: &mut String) -> bool {
+    let rest: &[String] = match path[1].as_str() {
+        "System" | "EventData" => &path[2..],
+        "UserData" if path.len() >= 4 => &path[3..],
+        _ => return false,
+    };
+    out.clear();
+    match rest {
+        [name] => out.push_str(name),
+        [name, t] if t == "#text" => out.push_str(name),
+        [name, a, attr] if a == "#attributes" => {
+            out.push_str(name);
+            out.push('_');
+            out.push_str(attr);
+        }
+        _ => return false,
+    }
+    true
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn table(names: &[&str]) -> FieldTable {
+        let mut t = FieldTable::default();
+        for n in names {
+            t.intern(n);
+        }
+        t
+    }
+
+    fn values(t: &FieldTable, e: &Event, name: &str) -> Vec<String> {
+        let f = t.get(name).unwrap();
+        e.field(f).map(|v| e.text(v).to_string()).collect()
+    }
+
+    #[test]
+    fn flat_events() {
+        let t = table(&["Image", "EventID", "tags", "Hashes"]);
+        let mut e = Event::new(t.len());
+        read(r#"{"Image":"C:\\Windows\\cmd.exe","EventID":1,"tags":["a","b"],"x":{"y":null}}"#, &t, &mut e).unwrap();
+        assert_eq!(values(&t, &e, "Image"), vec![r"C:\Windows\cmd.exe"]);
+        assert_eq!(values(&t, &e, "EventID"), vec!["1"]);
+        assert_eq!(values(&t, &e, "tags"), vec!["a", "b"]);
+        assert!(!e.has(t.get("Hashes").unwrap()));
+    }
+
+    #[test]
+    fn nested_evtx_events() {
+        let t = table(&["EventID", "Channel", "Provider_Name", "TaskName", "Event.System.Computer"]);
+        let mut e = Event::new(t.len());
+        let json = r##"{"Event":{"System":{"Provider":{"#attributes":{"Name":"Microsoft-Windows-Security-Auditing"}},
+            "EventID":{"#attributes":{"Qualifiers":0},"#text":4701},"Channel":"Security","Computer":"pc"},
+            "EventData":{"TaskName":"\\Microsoft\\X"}}}"##;
+        read(json, &t, &mut e).unwrap();
+        assert_eq!(values(&t, &e, "EventID"), vec!["4701"]);
+        assert_eq!(values(&t, &e, "Channel"), vec!["Security"]);
+        assert_eq!(values(&t, &e, "Provider_Name"), vec!["Microsoft-Windows-Security-Auditing"]);
+        assert_eq!(values(&t, &e, "TaskName"), vec![r"\Microsoft\X"]);
+        assert_eq!(values(&t, &e, "Event.System.Computer"), vec!["pc"]);
+    }
+
+    #[test]
+    fn escapes_and_errors() {
+        let t = table(&["a"]);
+        let mut e = Event::new(t.len());
+        read(r#"{"a":"\u00e9\n\ud83d\ude00"}"#, &t, &mut e).unwrap();
+        assert_eq!(values(&t, &e, "a"), vec!["é\n😀"]);
+        assert!(read(r#"{"a":"#, &t, &mut e).is_err());
+        assert!(read("[1]", &t, &mut e).is_err());
+        assert!(read(&format!("{{\"a\":{}1{}}}", "[".repeat(10_000), "]".repeat(10_000)), &t, &mut e).is_err());
+        assert!(read(r#"{"a":1} x"#, &t, &mut e).is_err());
+    }
+}
