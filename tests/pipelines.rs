@@ -547,6 +547,24 @@ fn value_placeholders_without_a_value_are_errors() {
 }
 
 #[test]
+fn placeholder_expansion_is_bounded() {
+    let values: Vec<String> = (0..100).map(|i| format!("v{i}")).collect();
+    let p = format!(
+        "vars:\n  A: [{}]\ntransformations:\n  - type: value_placeholders\n",
+        values.join(", ")
+    );
+    let r = PLACEHOLDER_RULE
+        .replace("'%Admins%'", "'%A%-%A%'")
+        .replace("%Site%", "x");
+    let d = try_apply(&p, &r).unwrap_err();
+    assert_eq!(d.code, Code::Pipeline);
+    assert!(d.message.contains("more than"), "{}", d.message);
+    // One placeholder with 100 values is fine.
+    let one = r.replace("'%A%-%A%'", "'%A%'");
+    assert!(try_apply(&p, &one).is_ok());
+}
+
+#[test]
 fn wildcard_placeholders() {
     let p = "transformations:\n  - type: wildcard_placeholders\n    exclude: [Site]\n";
     let out = apply(p, PLACEHOLDER_RULE);

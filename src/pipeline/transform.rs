@@ -58,6 +58,10 @@ pub(crate) enum Transform {
     },
 }
 
+/// Most alternatives one value may expand to (`value_placeholders` multiplies the values of
+/// every placeholder in it): beyond this a pipeline is hostile or broken, not useful.
+const MAX_EXPANSION: usize = 4096;
+
 /// pySigma transformations sigc does not implement (yet): named so the error says so, rather
 /// than calling them unknown.
 const NOT_SUPPORTED: &[&str] = &[
@@ -842,6 +846,17 @@ impl Transform {
                             match p {
                                 Piece::Placeholder(n) if which.handles(&n) => {
                                     let values = var_values(vars, &n, pi, origin)?;
+                                    if alts.len().saturating_mul(values.len()) > MAX_EXPANSION {
+                                        return Err(Diagnostic::error(
+                                            Code::Pipeline,
+                                            format!(
+                                                "the placeholders of `{}` expand to more than {MAX_EXPANSION} values",
+                                                strings::plain(&m.pieces)
+                                            ),
+                                        )
+                                        .at(&origin.file, origin.span.sub(0, 1))
+                                        .with_help(item_ref("expanded by", pi)));
+                                    }
                                     alts = alts
                                         .iter()
                                         .flat_map(|a| {
