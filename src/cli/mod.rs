@@ -5,6 +5,7 @@ mod convert;
 mod debug;
 mod eval;
 mod list;
+mod test;
 
 use std::process::ExitCode;
 
@@ -51,6 +52,8 @@ enum Command {
     Convert(convert::Args),
     /// Run rules over events (JSON lines, EVTX, archives) and print the matches.
     Eval(eval::Args),
+    /// Run rules' tests (SigmaHQ regression data, and `<rule>.tests.yml` files).
+    Test(test::Args),
 }
 
 #[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
@@ -91,6 +94,7 @@ pub fn main() -> ExitCode {
         }),
         Command::Convert(args) => convert::run(&args),
         Command::Eval(args) => eval::run(&args),
+        Command::Test(args) => test::run(&args),
     };
     ExitCode::from(code)
 }
