@@ -424,6 +424,32 @@ fn fields_list_transformations() {
     );
 }
 
+#[test]
+fn set_custom_attribute_is_seen_by_rule_attribute() {
+    let p = r#"
+transformations:
+  - type: set_custom_attribute
+    attribute: backend_index
+    value: edr
+    rule_conditions:
+      - type: logsource
+        category: process_creation
+  - type: set_state
+    key: hit
+    val: 1
+    rule_conditions:
+      - type: rule_attribute
+        attribute: backend_index
+        value: edr
+"#;
+    let out = try_apply(p, PROC).unwrap();
+    assert!(out.header.get_str("backend_index") == Some("edr"));
+    assert!(display::rule(&out).contains("state: hit=1"));
+    let other = try_apply(p, TWO_CONDITIONS).unwrap();
+    assert!(other.header.get_str("backend_index").is_none());
+    assert!(!display::rule(&other).contains("state: hit=1"));
+}
+
 // ---------------------------------------------------------------------------------------------
 // Values
 
