@@ -64,6 +64,29 @@ pub fn encode(p: &Program) -> Vec<u8> {
         }
         w.str(&r.path);
         w.u32(r.entry);
+        match &r.guards {
+            None => w.u32(u32::MAX),
+            Some(gs) => {
+                w.u32(gs.len() as u32);
+                for g in gs {
+                    match &g.channel {
+                        super::ChannelKey::Any => w.u8(0),
+                        super::ChannelKey::Is(c) => {
+                            w.u8(1);
+                            w.str(c);
+                        }
+                        super::ChannelKey::Absent => w.u8(2),
+                    }
+                    match g.event_id {
+                        Some(i) => {
+                            w.u8(1);
+                            w.0.extend_from_slice(&i.to_le_bytes());
+                        }
+                        None => w.u8(0),
+                    }
+                }
+            }
+        }
     }
     let payload = w.0;
     let mut out = Vec::with_capacity(HEADER + payload.len());
@@ -252,7 +275,27 @@ pub fn decode(bytes: &[u8]) -> Result<Program, String> {
         if entry as usize >= ncode {
             return Err("corrupted bytecode: rule entry outside the code".into());
         }
-        p.rules.push(RuleEntry { id, title, level, tags, path, entry });
+        let nguards = r.u32()?;
+        let guards = if nguards == u32::MAX {
+            None
+        } else {
+            if (nguards as usize).saturating_mul(2) > r.b.len() - r.pos {
+                return Err("corrupted bytecode: a count exceeds the file".into());
+            }
+            let mut gs = Vec::with_capacity(nguards as usize);
+            for _ in 0..nguards {
+                let channel = match r.u8()? {
+                    0 => super::ChannelKey::Any,
+                    1 => super::ChannelKey::Is(r.str()?),
+                    2 => super::ChannelKey::Absent,
+                    _ => return Err("corrupted bytecode: bad routing key".into()),
+                };
+                let event_id = if r.u8()? == 1 { Some(r.i64()?) } else { None };
+                gs.push(super::Guard { channel, event_id });
+            }
+            Some(gs)
+        };
+        p.rules.push(RuleEntry { id, title, level, tags, path, entry, guards });
     }
     if r.pos != payload.len() {
         return Err("corrupted bytecode: trailing bytes".into());

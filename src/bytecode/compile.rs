@@ -31,6 +31,7 @@ impl Compiler {
             tags: h.tags.clone(),
             path: rule.origin.file.path.clone(),
             entry,
+            guards: super::guard::guards(expr),
         });
     }
 

@@ -13,6 +13,7 @@
 pub mod codec;
 pub mod compile;
 pub mod disasm;
+pub mod guard;
 
 use crate::eval::event::FieldTable;
 use crate::ir::pred::Test;
@@ -51,6 +52,25 @@ pub struct RuleEntry {
     /// Source of the rule (file path), for messages.
     pub path: String,
     pub entry: u32,
+    /// The (channel, event id) pairs an event must have for the rule to possibly match;
+    /// `None` when the rule's condition gives no such bound (it runs on every event).
+    pub guards: Option<Vec<Guard>>,
+}
+
+/// One routing key: a `Channel` requirement and/or an `EventID` (`None`: any).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Guard {
+    pub channel: ChannelKey,
+    pub event_id: Option<i64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum ChannelKey {
+    Any,
+    /// The event's `Channel`, lowercase.
+    Is(String),
+    /// The event has no `Channel` (it is not a Windows event log record).
+    Absent,
 }
 
 /// A compiled rule set.

@@ -57,7 +57,7 @@ pub(crate) fn build_vm(rules: &[String], pipelines: &[String]) -> Result<(Vm, bo
     let variants = routes(pipelines).map_err(|d| vec![d])?;
     let rules: Vec<_> = set.rules().cloned().collect();
     let (program, problems) = engine::compile(&rules, &variants);
-    let failed = failed || !problems.is_empty();
+    let failed = failed || problems.iter().any(Diagnostic::is_error);
     diags.extend(problems);
     report_to_stderr(&diags);
     engine::vm(program).map(|vm| (vm, failed)).map_err(|d| vec![d])

@@ -119,6 +119,7 @@ fn outcome(rule: &RuleIr, test: String) -> Outcome {
 fn rule_vm(rule: &Arc<RuleIr>, routes: &[Pipelines]) -> Result<Vm, String> {
     let (program, problems) = engine::compile(std::slice::from_ref(rule), routes);
     if let Some(p) = problems.first() {
+        // A rule left out of evaluation (no route) cannot pass its tests either.
         return Err(p.message.clone());
     }
     Vm::new(program)

@@ -8,25 +8,38 @@ use std::sync::Arc;
 use rayon::prelude::*;
 
 use super::event::Event;
-use super::input::{self, Item, ReadError, Record};
+use super::input::{self, Item, ReadError};
 use super::json;
 use super::vm::Vm;
 use crate::bytecode::Program;
 use crate::bytecode::compile::Compiler;
 use crate::diagnostic::{Code, Diagnostic};
-use crate::ir::Expr;
+use crate::ir::{Expr, Pred, Test};
 use crate::ir::rule::RuleIr;
 use crate::pipeline::Pipelines;
 
 /// Fields read for a match's timestamp, in order of preference.
 pub const TIME_FIELDS: &[&str] = &["@timestamp", "TimeCreated_SystemTime", "UtcTime", "EventTime", "timestamp", "Timestamp"];
 
+/// The field that marks an event as a Windows event log record (flat or `Event.System`).
+pub const WINDOWS_MARK: &str = "Channel";
+
 /// Compile rules for the evaluator. Each rule is run through every routing variant (a list of
-/// pipelines); the variants that claim the rule (apply some item) are ORed. A rule that no
-/// variant claims runs on its detection alone, on every event.
+/// pipelines); the variants that claim the rule (apply some item) are ORed, so a
+/// `process_creation` rule matches Sysmon 1 events and Security 4688 events, each with its own
+/// field names.
+///
+/// Rules no variant claims: a Windows rule (`product: windows`) whose log source has no route
+/// cannot be told apart from other Windows events, so it is reported and left out; a rule of
+/// any other product runs on its detection alone, but never on Windows events (which carry a
+/// `Channel`), so Zeek or Cisco rules stay quiet on Windows data and still work on their own.
 pub fn compile(rules: &[Arc<RuleIr>], variants: &[Pipelines]) -> (Program, Vec<Diagnostic>) {
     let mut c = Compiler::new();
     let mut problems = Vec::new();
+    let not_windows = Expr::not(Expr::pred(Pred {
+        field: Some(WINDOWS_MARK.into()),
+        test: Test::Exists,
+    }));
     for rule in rules {
         let mut claimed = Vec::new();
         let mut failed = None;
@@ -42,11 +55,29 @@ pub fn compile(rules: &[Arc<RuleIr>], variants: &[Pipelines]) -> (Program, Vec<D
                 problems.push(d);
                 continue;
             }
-            claimed.push(rule.matcher());
+            if variants.is_empty() {
+                claimed.push(rule.matcher());
+            } else if rule.logsource.product.as_deref() == Some("windows") {
+                problems.push(
+                    Diagnostic::warning(
+                        Code::Unsupported,
+                        format!(
+                            "rule `{}`: no route for log source {}; it is not evaluated",
+                            rule.header.title,
+                            crate::ir::display::logsource(&rule.logsource)
+                        ),
+                    )
+                    .with_help("pass a pipeline (-p) that maps this log source to event conditions")
+                    .at(&rule.origin.file, rule.origin.span),
+                );
+                continue;
+            } else {
+                claimed.push(Expr::and([rule.matcher(), not_windows.clone()]));
+            }
         }
         c.add_rule(rule, &Expr::or(claimed));
     }
-    for f in TIME_FIELDS {
+    for f in TIME_FIELDS.iter().chain(&[WINDOWS_MARK, crate::bytecode::guard::EVENT_ID]) {
         c.intern_field(f);
     }
     (c.finish(), problems)
@@ -84,15 +115,35 @@ pub trait Sink {
     fn on_progress(&mut self, _events: u64) {}
 }
 
+/// Records gathered for one parallel step: their texts in one arena, so reading a batch
+/// allocates nothing once the arena has grown.
+#[derive(Default)]
+struct Batch {
+    text: String,
+    recs: Vec<(usize, usize, Arc<str>, u64)>,
+}
+
+impl Batch {
+    fn len(&self) -> usize {
+        self.recs.len()
+    }
+}
+
 /// Stream every input through the VM. Runs on the current rayon pool.
 pub fn run(vm: &Vm, inputs: &[PathBuf], opts: &Options, sink: &mut dyn Sink) -> Stats {
     let mut stats = Stats { hits: vec![0; vm.program.rules.len()], ..Stats::default() };
-    let mut batch: Vec<Record> = Vec::with_capacity(opts.batch);
+    let mut batch = Batch::default();
     let time_fields: Vec<u32> = TIME_FIELDS.iter().filter_map(|f| vm.program.fields.get(f)).collect();
     for path in inputs {
-        let mut on_item = |item: Item| match item {
+        let mut on_item = |item: Item<'_>| match item {
             Item::Record(r) => {
-                batch.push(r);
+                let start = batch.text.len();
+                batch.text.push_str(r.text);
+                let source = match batch.recs.last() {
+                    Some(last) if Arc::ptr_eq(&last.2, r.source) => last.2.clone(),
+                    _ => r.source.clone(),
+                };
+                batch.recs.push((start, batch.text.len(), source, r.index));
                 if batch.len() >= opts.batch {
                     flush(vm, &mut batch, &time_fields, opts, &mut stats, sink);
                 }
@@ -114,30 +165,42 @@ enum Outcome {
     Error(ReadError),
 }
 
-fn flush(vm: &Vm, batch: &mut Vec<Record>, time_fields: &[u32], opts: &Options, stats: &mut Stats, sink: &mut dyn Sink) {
-    if batch.is_empty() {
+/// Per-thread working memory.
+struct Scratch {
+    event: Event,
+    json: json::Scratch,
+    candidates: Vec<u32>,
+}
+
+fn flush(vm: &Vm, batch: &mut Batch, time_fields: &[u32], opts: &Options, stats: &mut Stats, sink: &mut dyn Sink) {
+    if batch.recs.is_empty() {
         return;
     }
     let fields = &vm.program.fields;
+    let text = &batch.text;
     let outcomes: Vec<Outcome> = batch
+        .recs
         .par_iter()
         .map_init(
-            || Event::new(fields.len()),
-            |event, rec| match json::read(&rec.text, fields, event) {
-                Ok(()) => Outcome::Matches(match_event(vm, event, rec, time_fields, opts)),
-                Err(e) => Outcome::Error(ReadError {
-                    source: rec.source.clone(),
-                    index: rec.index,
-                    message: format!("not a JSON object: {} at byte {}", e.message, e.offset),
-                }),
+            || Scratch { event: Event::new(fields.len()), json: json::Scratch::default(), candidates: Vec::new() },
+            |s, (start, end, source, index)| {
+                let line = &text[*start..*end];
+                match json::read_with(line, fields, &mut s.event, &mut s.json) {
+                    Ok(()) => Outcome::Matches(match_event(vm, s, line, source, *index, time_fields, opts)),
+                    Err(e) => Outcome::Error(ReadError {
+                        source: source.clone(),
+                        index: *index,
+                        message: format!("not a JSON object: {} at byte {}", e.message, e.offset),
+                    }),
+                }
             },
         )
         .collect();
-    for (rec, outcome) in batch.iter().zip(outcomes) {
+    for ((start, end, _, _), outcome) in batch.recs.iter().zip(outcomes) {
         match outcome {
             Outcome::Matches(ms) => {
                 stats.events += 1;
-                stats.bytes += rec.text.len() as u64;
+                stats.bytes += (end - start) as u64;
                 for m in &ms {
                     stats.hits[m.rule] += 1;
                     sink.on_match(m);
@@ -149,23 +212,35 @@ fn flush(vm: &Vm, batch: &mut Vec<Record>, time_fields: &[u32], opts: &Options, 
             }
         }
     }
-    batch.clear();
+    batch.recs.clear();
+    batch.text.clear();
     sink.on_progress(stats.events);
 }
 
-fn match_event(vm: &Vm, event: &Event, rec: &Record, time_fields: &[u32], opts: &Options) -> Vec<Match> {
+fn match_event(
+    vm: &Vm,
+    s: &mut Scratch,
+    line: &str,
+    source: &Arc<str>,
+    index: u64,
+    time_fields: &[u32],
+    opts: &Options,
+) -> Vec<Match> {
     let mut out = Vec::new();
-    for r in 0..vm.program.rules.len() {
+    let event = &s.event;
+    vm.candidates(event, &mut s.candidates);
+    for &r in s.candidates.iter() {
+        let r = r as usize;
         if vm.matches(r, event) {
             let timestamp = time_fields
                 .iter()
                 .find_map(|&f| event.field(f).next().map(|v| event.text(v).to_string()));
             out.push(Match {
                 rule: r,
-                source: rec.source.clone(),
-                index: rec.index,
+                source: source.clone(),
+                index,
                 timestamp,
-                event: opts.keep_event.then(|| rec.text.clone()),
+                event: opts.keep_event.then(|| line.to_string()),
             });
         }
     }

@@ -6,11 +6,11 @@ use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-/// One event's JSON text and where it came from.
-#[derive(Debug, Clone)]
-pub struct Record {
-    pub text: String,
-    pub source: Arc<str>,
+/// One event's JSON text and where it came from (borrowed: sources reuse their buffers).
+#[derive(Debug, Clone, Copy)]
+pub struct Record<'a> {
+    pub text: &'a str,
+    pub source: &'a Arc<str>,
     /// Line number (JSON lines, from 1) or event record id (EVTX).
     pub index: u64,
 }
@@ -24,8 +24,8 @@ pub struct ReadError {
 }
 
 /// What a source hands out: a record, or an error with its location.
-pub enum Item {
-    Record(Record),
+pub enum Item<'a> {
+    Record(Record<'a>),
     Error(ReadError),
 }
 
@@ -69,7 +69,7 @@ fn is_event_file(p: &Path) -> bool {
 }
 
 /// Read every record of `path` (`-` is stdin), calling `f` for each.
-pub fn read(path: &Path, f: &mut dyn FnMut(Item)) {
+pub fn read(path: &Path, f: &mut dyn FnMut(Item<'_>)) {
     let name: Arc<str> = path.display().to_string().into();
     if path.as_os_str() == "-" {
         let stdin = std::io::stdin();
@@ -94,7 +94,7 @@ pub fn read(path: &Path, f: &mut dyn FnMut(Item)) {
 
 /// JSON lines: one event per non-blank line. A file holding one pretty-printed JSON object (as
 /// evtx tools write a single event) is read as that one event.
-pub fn read_lines(mut r: impl BufRead, source: &Arc<str>, f: &mut dyn FnMut(Item)) {
+pub fn read_lines(mut r: impl BufRead, source: &Arc<str>, f: &mut dyn FnMut(Item<'_>)) {
     let mut line = Vec::new();
     let mut n = 0u64;
     let mut pretty: Option<(u64, String)> = None;
@@ -146,7 +146,7 @@ pub fn read_lines(mut r: impl BufRead, source: &Arc<str>, f: &mut dyn FnMut(Item
             if line.first() == Some(&b'}') {
                 let (start, text) = (*start, std::mem::take(buf));
                 pretty = None;
-                f(Item::Record(Record { text, source: source.clone(), index: start }));
+                f(Item::Record(Record { text: &text, source, index: start }));
             }
             continue;
         }
@@ -154,14 +154,14 @@ pub fn read_lines(mut r: impl BufRead, source: &Arc<str>, f: &mut dyn FnMut(Item
             pretty = Some((n, String::from("{\n")));
             continue;
         }
-        f(Item::Record(Record { text: text.to_string(), source: source.clone(), index: n }));
+        f(Item::Record(Record { text, source, index: n }));
     }
     if let Some((start, _)) = pretty {
         f(Item::Error(ReadError { source: source.clone(), index: start, message: "unterminated JSON object".into() }));
     }
 }
 
-fn read_evtx<R: Read + std::io::Seek>(r: R, source: &Arc<str>, f: &mut dyn FnMut(Item)) {
+fn read_evtx<R: Read + std::io::Seek>(r: R, source: &Arc<str>, f: &mut dyn FnMut(Item<'_>)) {
     let settings = evtx::ParserSettings::new().num_threads(1);
     let mut parser = match evtx::EvtxParser::from_read_seek(r) {
         Ok(p) => p.with_configuration(settings),
@@ -171,13 +171,13 @@ fn read_evtx<R: Read + std::io::Seek>(r: R, source: &Arc<str>, f: &mut dyn FnMut
     };
     for rec in parser.records_json() {
         match rec {
-            Ok(rec) => f(Item::Record(Record { text: rec.data, source: source.clone(), index: rec.event_record_id })),
+            Ok(rec) => f(Item::Record(Record { text: &rec.data, source, index: rec.event_record_id })),
             Err(e) => f(Item::Error(ReadError { source: source.clone(), index: 0, message: e.to_string() })),
         }
     }
 }
 
-fn read_zip(file: std::fs::File, source: &Arc<str>, f: &mut dyn FnMut(Item)) {
+fn read_zip(file: std::fs::File, source: &Arc<str>, f: &mut dyn FnMut(Item<'_>)) {
     let mut archive = match zip::ZipArchive::new(file) {
         Ok(a) => a,
         Err(e) => {
@@ -202,7 +202,7 @@ fn read_zip(file: std::fs::File, source: &Arc<str>, f: &mut dyn FnMut(Item)) {
     }
 }
 
-fn read_tar(r: impl Read, source: &Arc<str>, f: &mut dyn FnMut(Item)) {
+fn read_tar(r: impl Read, source: &Arc<str>, f: &mut dyn FnMut(Item<'_>)) {
     let mut archive = tar::Archive::new(r);
     let entries = match archive.entries() {
         Ok(e) => e,
@@ -226,7 +226,7 @@ fn read_tar(r: impl Read, source: &Arc<str>, f: &mut dyn FnMut(Item)) {
 }
 
 /// An archive member: EVTX needs seeking, so it is buffered; JSON is streamed.
-fn read_member(mut r: impl Read, name: &str, member: &Arc<str>, f: &mut dyn FnMut(Item)) {
+fn read_member(mut r: impl Read, name: &str, member: &Arc<str>, f: &mut dyn FnMut(Item<'_>)) {
     if name.to_ascii_lowercase().ends_with(".evtx") {
         let mut buf = Vec::new();
         if let Err(e) = r.read_to_end(&mut buf) {

@@ -12,17 +12,32 @@ pub struct JsonError {
     pub message: String,
 }
 
+/// Buffers the reader reuses from one event to the next.
+#[derive(Debug, Default)]
+pub struct Scratch {
+    /// Keys from the root to the current value, in one arena.
+    keys: String,
+    path: Vec<(u32, u32)>,
+    name: String,
+    unescaped: String,
+}
+
 /// Parse one JSON object into `event` (cleared first).
 pub fn read(line: &str, fields: &FieldTable, event: &mut Event) -> Result<(), JsonError> {
+    read_with(line, fields, event, &mut Scratch::default())
+}
+
+/// [`read`], reusing `scratch` so that steady-state reading does not allocate.
+pub fn read_with(line: &str, fields: &FieldTable, event: &mut Event, scratch: &mut Scratch) -> Result<(), JsonError> {
     event.clear();
+    scratch.keys.clear();
+    scratch.path.clear();
     let mut r = Reader {
         b: line.as_bytes(),
         s: line,
         pos: 0,
         fields,
-        path: Vec::new(),
-        scratch: String::new(),
-        unescaped: String::new(),
+        sc: scratch,
     };
     r.ws();
     if r.peek() != Some(b'{') {
@@ -41,13 +56,15 @@ struct Reader<'a, 'f> {
     s: &'a str,
     pos: usize,
     fields: &'f FieldTable,
-    /// Keys from the root to the current value.
-    path: Vec<String>,
-    scratch: String,
-    unescaped: String,
+    sc: &'f mut Scratch,
 }
 
 impl Reader<'_, '_> {
+    fn key(&self, i: usize) -> &str {
+        let (s, e) = self.sc.path[i];
+        &self.sc.keys[s as usize..e as usize]
+    }
+
     fn err(&self, msg: &str) -> JsonError {
         JsonError {
             offset: self.pos,
@@ -94,13 +111,13 @@ impl Reader<'_, '_> {
                         return Err(self.err("expected a key"));
                     }
                     self.string()?;
-                    let key = std::mem::take(&mut self.unescaped);
+                    let start = self.sc.keys.len();
+                    self.sc.keys.push_str(&self.sc.unescaped);
+                    self.sc.path.push((start as u32, self.sc.keys.len() as u32));
                     self.expect(b':')?;
-                    self.path.push(key);
                     self.value(event, depth + 1)?;
-                    if let Some(k) = self.path.pop() {
-                        self.unescaped = k;
-                    }
+                    self.sc.path.pop();
+                    self.sc.keys.truncate(start);
                     self.ws();
                     match self.peek() {
                         Some(b',') => self.pos += 1,
@@ -134,9 +151,9 @@ impl Reader<'_, '_> {
             }
             Some(b'"') => {
                 self.string()?;
-                let text = std::mem::take(&mut self.unescaped);
+                let text = std::mem::take(&mut self.sc.unescaped);
                 self.leaf(event, Kind::Str, &text);
-                self.unescaped = text;
+                self.sc.unescaped = text;
                 Ok(())
             }
             Some(b't') => self.literal(event, "true", Kind::Bool(true)),
@@ -147,8 +164,8 @@ impl Reader<'_, '_> {
                 while matches!(self.peek(), Some(b'-' | b'+' | b'.' | b'e' | b'E' | b'0'..=b'9')) {
                     self.pos += 1;
                 }
-                let text = &self.s[start..self.pos];
-                self.leaf(event, Kind::Num, text);
+                let s = self.s;
+                self.leaf(event, Kind::Num, &s[start..self.pos]);
                 Ok(())
             }
             _ => Err(self.err("expected a JSON value")),
@@ -168,13 +185,13 @@ impl Reader<'_, '_> {
     /// Read a string at `pos` (on its opening quote) into `self.unescaped`.
     fn string(&mut self) -> Result<(), JsonError> {
         self.pos += 1;
-        self.unescaped.clear();
+        self.sc.unescaped.clear();
         loop {
             let rest = &self.b[self.pos..];
             let Some(i) = memchr::memchr2(b'"', b'\\', rest) else {
                 return Err(self.err("unterminated string"));
             };
-            self.unescaped.push_str(&self.s[self.pos..self.pos + i]);
+            self.sc.unescaped.push_str(&self.s[self.pos..self.pos + i]);
             self.pos += i;
             if self.b[self.pos] == b'"' {
                 self.pos += 1;
@@ -197,7 +214,7 @@ impl Reader<'_, '_> {
                 b'u' => self.unicode_escape()?,
                 _ => return Err(self.err("invalid escape in string")),
             };
-            self.unescaped.push(c);
+            self.sc.unescaped.push(c);
         }
     }
 
@@ -228,38 +245,43 @@ impl Reader<'_, '_> {
     /// Record a scalar under every name it answers to.
     fn leaf(&mut self, event: &mut Event, kind: Kind, text: &str) {
         let fields = self.fields;
-        let path = &self.path;
-        let direct = match path.len() {
+        let depth = self.sc.path.len();
+        let direct = match depth {
             0 => None,
-            1 => fields.get(&path[0]),
+            1 => fields.get(self.key(0)),
             _ => {
-                self.scratch.clear();
-                for (i, k) in path.iter().enumerate() {
+                let mut name = std::mem::take(&mut self.sc.name);
+                name.clear();
+                for i in 0..depth {
                     if i > 0 {
-                        self.scratch.push('.');
+                        name.push('.');
                     }
-                    self.scratch.push_str(k);
+                    name.push_str(self.key(i));
                 }
-                fields.get(&self.scratch)
+                let f = fields.get(&name);
+                self.sc.name = name;
+                f
             }
         };
         event.push(direct, kind, text);
-        if path.len() >= 3 && path[0] == "Event" {
-            let short = short_name(path, &mut self.scratch);
-            if short
-                && let (Some(f), Some(idx)) = (fields.get(&self.scratch), event.last_index())
+        if depth >= 3 && self.key(0) == "Event" {
+            let mut name = std::mem::take(&mut self.sc.name);
+            let keys: Vec<&str> = (0..depth).map(|i| self.key(i)).collect();
+            if short_name(&keys, &mut name)
+                && let (Some(f), Some(idx)) = (fields.get(&name), event.last_index())
                 && Some(f) != direct
             {
                 event.alias(f, idx);
             }
+            self.sc.name = name;
         }
     }
 }
 
 /// The short name of a leaf under `Event.System`, `Event.EventData` or `Event.UserData.<x>`,
 /// written into `out`; false when the path has none.
-fn short_name(path: &[String], out: &mut String) -> bool {
-    let rest: &[String] = match path[1].as_str() {
+fn short_name(path: &[&str], out: &mut String) -> bool {
+    let rest: &[&str] = match path[1] {
         "System" | "EventData" => &path[2..],
         "UserData" if path.len() >= 4 => &path[3..],
         _ => return false,
@@ -267,8 +289,8 @@ fn short_name(path: &[String], out: &mut String) -> bool {
     out.clear();
     match rest {
         [name] => out.push_str(name),
-        [name, t] if t == "#text" => out.push_str(name),
-        [name, a, attr] if a == "#attributes" => {
+        [name, "#text"] => out.push_str(name),
+        [name, "#attributes", attr] => {
             out.push_str(name);
             out.push('_');
             out.push_str(attr);

@@ -181,7 +181,7 @@ enum StrKind {
     Exact(String),
     Prefix(String),
     Suffix(String),
-    Contains(Finder<'static>),
+    Contains(Box<Finder<'static>>),
     Glob(Glob),
 }
 
@@ -210,7 +210,7 @@ impl StrMatcher {
             Shape::Exact(s) => StrKind::Exact(fold(s)),
             Shape::Prefix(s) => StrKind::Prefix(fold(s)),
             Shape::Suffix(s) => StrKind::Suffix(fold(s)),
-            Shape::Contains(s) => StrKind::Contains(Finder::new(fold(s).as_bytes()).into_owned()),
+            Shape::Contains(s) => StrKind::Contains(Box::new(Finder::new(fold(s).as_bytes()).into_owned())),
             Shape::Glob => {
                 let mut segments = vec![Vec::new()];
                 for p in &m.pieces {

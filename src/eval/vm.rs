@@ -1,7 +1,12 @@
 //! The VM: runs a rule's instructions over one event.
 
+use std::collections::HashMap;
+
+use super::engine::WINDOWS_MARK;
 use super::event::Event;
-use super::matcher::{Matcher, StrMatcher};
+use super::matcher::{Matcher, Num, StrMatcher, parse_num_text};
+use crate::bytecode::ChannelKey;
+use crate::bytecode::guard::EVENT_ID;
 use crate::bytecode::{Instr, Program};
 use crate::ir::Test;
 
@@ -9,6 +14,87 @@ use crate::ir::Test;
 pub struct Vm {
     pub program: Program,
     matchers: Vec<Matcher>,
+    router: Router,
+}
+
+/// Rules indexed by their routing guards (see `bytecode::guard`).
+#[derive(Default)]
+struct Router {
+    channels: HashMap<Box<str>, ChannelRoutes>,
+    /// Rules guarded by an event id alone.
+    by_id: HashMap<i64, Vec<u32>>,
+    /// Rules with no guard: they run on every event.
+    always: Vec<u32>,
+    /// Rules for events without a `Channel`.
+    no_channel: Vec<u32>,
+    channel_field: Option<u32>,
+    id_field: Option<u32>,
+}
+
+#[derive(Default)]
+struct ChannelRoutes {
+    any_id: Vec<u32>,
+    by_id: HashMap<i64, Vec<u32>>,
+}
+
+impl Router {
+    fn new(program: &Program) -> Router {
+        let mut r = Router {
+            channel_field: program.fields.get(WINDOWS_MARK),
+            id_field: program.fields.get(EVENT_ID),
+            ..Router::default()
+        };
+        for (i, rule) in program.rules.iter().enumerate() {
+            let i = i as u32;
+            let Some(guards) = &rule.guards else {
+                r.always.push(i);
+                continue;
+            };
+            for g in guards {
+                match (&g.channel, g.event_id) {
+                    (ChannelKey::Absent, _) => r.no_channel.push(i),
+                    (ChannelKey::Is(c), id) => {
+                        let routes = r.channels.entry(c.as_str().into()).or_default();
+                        match id {
+                            Some(id) => routes.by_id.entry(id).or_default().push(i),
+                            None => routes.any_id.push(i),
+                        }
+                    }
+                    (ChannelKey::Any, Some(id)) => r.by_id.entry(id).or_default().push(i),
+                    (ChannelKey::Any, None) => r.always.push(i),
+                }
+            }
+        }
+        r
+    }
+
+    /// The rules that may match `event`, in rule order, each once.
+    fn candidates(&self, event: &Event, out: &mut Vec<u32>) {
+        out.clear();
+        out.extend_from_slice(&self.always);
+        let id = self.id_field.and_then(|f| event.field(f).next()).and_then(|v| match parse_num_text(event.text(v)) {
+            Some(Num::Int(i)) => Some(i),
+            _ => None,
+        });
+        if let Some(id) = id
+            && let Some(rules) = self.by_id.get(&id)
+        {
+            out.extend_from_slice(rules);
+        }
+        match self.channel_field.and_then(|f| event.field(f).next()) {
+            Some(v) => {
+                if let Some(routes) = self.channels.get(event.lower(v)) {
+                    out.extend_from_slice(&routes.any_id);
+                    if let Some(rules) = id.and_then(|id| routes.by_id.get(&id)) {
+                        out.extend_from_slice(rules);
+                    }
+                }
+            }
+            None => out.extend_from_slice(&self.no_channel),
+        }
+        out.sort_unstable();
+        out.dedup();
+    }
 }
 
 impl Vm {
@@ -19,7 +105,13 @@ impl Vm {
         for t in &program.tests {
             matchers.push(compile_test(&program, &t.test)?);
         }
-        Ok(Vm { program, matchers })
+        let router = Router::new(&program);
+        Ok(Vm { program, matchers, router })
+    }
+
+    /// The indices of the rules that may match `event` (all others cannot), in rule order.
+    pub fn candidates(&self, event: &Event, out: &mut Vec<u32>) {
+        self.router.candidates(event, out);
     }
 
     /// Run rule `r`'s code on `event`.
