@@ -19,7 +19,7 @@ pub(crate) fn run(ast: bool, pipelines: &[String], paths: &[String]) -> u8 {
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
     let mut failed = false;
-    for (i, doc) in set.docs.iter().enumerate() {
+    for doc in &set.docs {
         report_to_stderr(&doc.diagnostics);
         failed |= doc.failed();
         let text = if ast {
@@ -34,7 +34,20 @@ pub(crate) fn run(ast: bool, pipelines: &[String], paths: &[String]) -> u8 {
                         None
                     }
                 },
-                Some(Item::Correlation(c)) => Some(display::correlation(c, &|t| set.name_of(t))),
+                Some(Item::Correlation(c)) => {
+                    let logsources = |t: usize| match set.docs.get(t).and_then(|d| d.item.as_ref()) {
+                        Some(Item::Rule(r)) => vec![r.logsource.clone()],
+                        _ => Vec::new(),
+                    };
+                    match pipeline.apply_correlation_with(c, &logsources) {
+                        Ok(c) => Some(display::correlation(&c, &|t| set.name_of(t))),
+                        Err(d) => {
+                            report_to_stderr(&[d]);
+                            failed = true;
+                            None
+                        }
+                    }
+                }
                 Some(Item::Filter(f)) => Some(display::filter(f)),
                 None => None,
             }
@@ -43,7 +56,6 @@ pub(crate) fn run(ast: bool, pipelines: &[String], paths: &[String]) -> u8 {
             let _ = writeln!(out, "# {} [{}]", doc.path, doc.index);
             let _ = writeln!(out, "{text}");
         }
-        let _ = i;
     }
     let _ = out.flush();
     u8::from(failed)

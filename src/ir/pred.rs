@@ -34,7 +34,8 @@ pub enum Test {
     FieldRef(FieldRef),
     /// A part of the field's timestamp compares to a number.
     TimePart(TimePart, NumOp, i64),
-    /// A target-specific query fragment inserted by a pipeline (`query_expression_placeholders`).
+    /// A target-specific query fragment inserted by a pipeline (`query_expression_placeholders`):
+    /// `{id}` is filled in, `{field}` is left for the backend, which quotes field names its way.
     Expression(String),
 }
 

@@ -522,10 +522,36 @@ fn modifier_help(part: &str) -> String {
         "endwith" => "did you mean `endswith`?".into(),
         "contain" | "includes" => "did you mean `contains`?".into(),
         _ => {
-            let names: Vec<&str> = Modifier::ALL.iter().map(|m| m.name()).collect();
-            format!("known modifiers: {}", names.join(", "))
+            // A misspelling: the closest modifier within two edits.
+            let closest = Modifier::ALL
+                .iter()
+                .map(|m| (edit_distance(&lower, m.name()), m.name()))
+                .min()
+                .filter(|(d, _)| *d <= 2);
+            match closest {
+                Some((_, name)) => format!("did you mean `{name}`?"),
+                None => {
+                    let names: Vec<&str> = Modifier::ALL.iter().map(|m| m.name()).collect();
+                    format!("known modifiers: {}", names.join(", "))
+                }
+            }
         }
     }
+}
+
+/// Levenshtein distance, for "did you mean" hints on short names.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut cur = vec![i + 1];
+        for (j, &cb) in b.iter().enumerate() {
+            let sub = prev[j] + usize::from(ca != cb);
+            cur.push(sub.min(prev[j + 1] + 1).min(cur[j] + 1));
+        }
+        prev = cur;
+    }
+    prev[b.len()]
 }
 
 pub fn parse_values(cx: &mut Ctx, node: &Node) -> Option<Vec<Spanned<Value>>> {
