@@ -141,7 +141,11 @@ fn every_legacy_file_is_rejected() {
     let mut files = Vec::new();
     yaml_files(Path::new(dir), &mut files);
     files.sort();
-    assert_eq!(files.len(), 87, "the unsupported corpus should hold 87 files");
+    assert_eq!(
+        files.len(),
+        87,
+        "the unsupported corpus should hold 87 files"
+    );
 
     let mut failures = Vec::new();
     let mut with_constructs = 0;
