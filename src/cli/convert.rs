@@ -6,7 +6,7 @@ use crate::diagnostic::{Code, Diagnostic};
 use crate::pipeline;
 
 /// Targets sigc can convert to. Backends register here as they land.
-pub(crate) const TARGETS: &[&str] = &[];
+pub(crate) const TARGETS: &[&str] = &["bytecode"];
 
 #[derive(clap::Args)]
 pub(crate) struct Args {
@@ -53,12 +53,44 @@ pub(crate) fn run(args: &Args) -> u8 {
         report_to_stderr(&[d]);
         return 2;
     }
-    let _ = (
-        &args.format,
-        args.json,
-        &args.output,
-        &args.output_dir,
-        &args.paths,
+    match args.target.as_str() {
+        "bytecode" => bytecode(args),
+        _ => 2,
+    }
+}
+
+/// The evaluator's program as a file (`-o`, required: the format is binary).
+fn bytecode(args: &Args) -> u8 {
+    let Some(path) = &args.output else {
+        report_to_stderr(&[Diagnostic::error(Code::UnknownTarget, "the bytecode target writes a binary file")
+            .with_help("give the file with -o, e.g. `-o rules.sigcb`")]);
+        return 2;
+    };
+    if args.format != "default" || args.json || args.output_dir.is_some() {
+        report_to_stderr(&[Diagnostic::error(
+            Code::UnknownTarget,
+            "the bytecode target has one format and writes one file (no --json, -f or --output-dir)",
+        )]);
+        return 2;
+    }
+    let (vm, failed) = match super::eval::build_vm(&args.paths, &args.pipelines) {
+        Ok(v) => v,
+        Err(diags) => {
+            report_to_stderr(&diags);
+            return 1;
+        }
+    };
+    let bytes = crate::bytecode::codec::encode(&vm.program);
+    if let Err(e) = std::fs::write(path, &bytes) {
+        report_to_stderr(&[Diagnostic::error(Code::Io, format!("{path}: {e}"))]);
+        return 1;
+    }
+    eprintln!(
+        "wrote {} rules, {} tests, {} instructions ({} bytes) to {path}",
+        vm.program.rules.len(),
+        vm.program.tests.len(),
+        vm.program.code.len(),
+        bytes.len()
     );
-    2
+    u8::from(failed)
 }

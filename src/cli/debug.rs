@@ -60,3 +60,17 @@ pub(crate) fn run(ast: bool, pipelines: &[String], paths: &[String]) -> u8 {
     let _ = out.flush();
     u8::from(failed)
 }
+
+/// `sigc debug bytecode`: the listing of the program the evaluator would run.
+pub(crate) fn bytecode(pipelines: &[String], paths: &[String]) -> u8 {
+    match super::eval::build_vm(paths, pipelines) {
+        Ok((vm, failed)) => {
+            print!("{}", crate::bytecode::disasm::listing(&vm.program));
+            u8::from(failed)
+        }
+        Err(diags) => {
+            report_to_stderr(&diags);
+            1
+        }
+    }
+}

@@ -15,7 +15,10 @@ use crate::pipeline::{self, Pipelines};
 
 /// The routing used when no `-p` is given: Windows log sources as Sysmon and Windows event logs
 /// write them.
-pub(crate) const DEFAULT_ROUTES: &[&[&str]] = &[&["sysmon", "windows_logsources"], &["windows_audit", "windows_logsources"]];
+pub(crate) const DEFAULT_ROUTES: &[&[&str]] = &[
+    &["sysmon", "windows_powershell", "windows_logsources"],
+    &["windows_audit", "windows_powershell", "windows_logsources"],
+];
 
 #[derive(clap::Args)]
 pub(crate) struct Args {

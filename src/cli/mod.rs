@@ -66,6 +66,8 @@ pub(crate) enum Format {
 enum Stage {
     Ast,
     Ir,
+    /// The compiled evaluator program (of rules, or of a bytecode file).
+    Bytecode,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -85,7 +87,10 @@ pub fn main() -> ExitCode {
             stage,
             pipelines,
             paths,
-        } => debug::run(matches!(stage, Stage::Ast), &pipelines, &paths),
+        } => match stage {
+            Stage::Bytecode => debug::bytecode(&pipelines, &paths),
+            _ => debug::run(matches!(stage, Stage::Ast), &pipelines, &paths),
+        },
         Command::List { what } => list::run(match what {
             ListWhat::Pipelines => list::What::Pipelines,
             ListWhat::Modifiers => list::What::Modifiers,
