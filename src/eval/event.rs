@@ -53,6 +53,8 @@ pub enum Kind {
     Num,
     Bool(bool),
     Null,
+    /// A JSON object: marks the field as present; no test but `exists` looks at it.
+    Object,
 }
 
 /// One scalar leaf. Text ranges index [`Event::text`] (and the lowercase copy).
@@ -79,6 +81,13 @@ pub struct Event {
     heads: Vec<u32>,
     tails: Vec<u32>,
     touched: Vec<u32>,
+}
+
+impl Value {
+    /// A string, number or boolean (what string tests look at).
+    pub fn is_scalar(&self) -> bool {
+        !matches!(self.kind, Kind::Null | Kind::Object)
+    }
 }
 
 impl Event {
@@ -165,9 +174,9 @@ impl Event {
         self.heads.get(f as usize).is_some_and(|&h| h != NONE)
     }
 
-    /// Every value of the event, for keyword search.
+    /// Every scalar value of the event, for keyword search.
     pub fn all(&self) -> impl Iterator<Item = &Value> {
-        self.values.iter()
+        self.values.iter().filter(|v| v.is_scalar())
     }
 
     pub fn text(&self, v: &Value) -> &str {

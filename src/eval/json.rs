@@ -100,6 +100,10 @@ impl Reader<'_, '_> {
         match self.peek() {
             Some(b'{') => {
                 self.pos += 1;
+                // The object itself is a value of its field: present, not null.
+                if !self.sc.path.is_empty() {
+                    self.leaf(event, Kind::Object, "");
+                }
                 self.ws();
                 if self.peek() == Some(b'}') {
                     self.pos += 1;
@@ -133,7 +137,9 @@ impl Reader<'_, '_> {
                 self.pos += 1;
                 self.ws();
                 if self.peek() == Some(b']') {
+                    // An empty list: the field is present, with no value (like null).
                     self.pos += 1;
+                    self.leaf(event, Kind::Null, "");
                     return Ok(());
                 }
                 loop {

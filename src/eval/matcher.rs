@@ -35,7 +35,7 @@ impl Matcher {
         let Some(f) = field else {
             return match self {
                 Matcher::Str(m) => event.all().any(|v| m.matches_value(event, v)),
-                Matcher::Regex(re) => event.all().any(|v| v.kind != Kind::Null && re.is_match(event.text(v))),
+                Matcher::Regex(re) => event.all().any(|v| re.is_match(event.text(v))),
                 _ => false,
             };
         };
@@ -43,9 +43,7 @@ impl Matcher {
             Matcher::Null => event.field(f).all(|v| v.kind == Kind::Null),
             Matcher::Exists => event.has(f),
             Matcher::Str(m) => event.field(f).any(|v| m.matches_value(event, v)),
-            Matcher::Regex(re) => event
-                .field(f)
-                .any(|v| v.kind != Kind::Null && re.is_match(event.text(v))),
+            Matcher::Regex(re) => event.field(f).any(|v| v.is_scalar() && re.is_match(event.text(v))),
             Matcher::Num(op, n) => event.field(f).any(|v| parse_num(event, v).is_some_and(|x| compare(x, *op, *n))),
             Matcher::Bool(b) => event.field(f).any(|v| match v.kind {
                 Kind::Bool(x) => x == *b,
@@ -56,9 +54,9 @@ impl Matcher {
                 v.kind == Kind::Str && event.text(v).trim().parse::<std::net::IpAddr>().is_ok_and(|ip| net.contains(&ip))
             }),
             Matcher::FieldRef { other, shape, cased } => event.field(f).any(|a| {
-                a.kind != Kind::Null
+                a.is_scalar()
                     && event.field(*other).any(|b| {
-                        b.kind != Kind::Null && {
+                        b.is_scalar() && {
                             let (x, y) = if *cased {
                                 (event.text(a), event.text(b))
                             } else {
@@ -74,7 +72,8 @@ impl Matcher {
                     })
             }),
             Matcher::TimePart(part, op, n) => event.field(f).any(|v| {
-                time_part(event.text(v), *part).is_some_and(|x| compare(Num::Int(x), *op, Num::Int(*n)))
+                v.kind == Kind::Str
+                    && time_part(event.text(v), *part).is_some_and(|x| compare(Num::Int(x), *op, Num::Int(*n)))
             }),
         }
     }
@@ -232,7 +231,7 @@ impl StrMatcher {
     }
 
     fn matches_value(&self, event: &Event, v: &Value) -> bool {
-        if v.kind == Kind::Null {
+        if !v.is_scalar() {
             return false;
         }
         let text = if self.cased { event.text(v) } else { event.lower(v) };
