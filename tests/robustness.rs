@@ -423,10 +423,10 @@ fn sigc_limited(mem_mib: u64, args: &[&str]) -> Run {
     }
 }
 
-/// KNOWN BUG: `windash` caps the variants of one value (6 flags, 5^6 = 15,625) but not of a
-/// field: 200 such values (a 7.6 KB file) take 15 s and 1.3 GB in a release build; 2,000 values
-/// (76 KB) would need ~13 GB. Expected: a clear error (E032, too many alternatives) or a bounded
-/// result, within 1 GiB.
+/// Regression (fixed in 15cff3b): `windash` capped the variants of one value (6 flags,
+/// 5^6 = 15,625) but not of a field: 200 such values (a 7.6 KB file) took 15 s and 1.3 GB in a
+/// release build; 2,000 values (76 KB) would need ~13 GB. Now a clear error (E032, too many
+/// alternatives) within 1 GiB.
 #[test]
 fn windash_expansion_is_bounded_per_field() {
     let values: String = (0..2000)
@@ -442,10 +442,10 @@ fn windash_expansion_is_bounded_per_field() {
     assert!(run.stdout.contains("E032"), "{}", run.stdout);
 }
 
-/// KNOWN BUG: every reference to a search in the condition clones its whole expression before
-/// duplicates are dropped, so `sel and sel and ...` multiplies memory by the number of
-/// references: 5,000 references to a 1,000-value search (61 KB) take 0.9 GB. The rule is valid
-/// and must load in bounded memory.
+/// Regression (fixed in 15cff3b): every reference to a search in the condition cloned its
+/// whole expression before duplicates were dropped, so `sel and sel and ...` multiplied memory
+/// by the number of references: 5,000 references to a 1,000-value search (61 KB) took 0.9 GB.
+/// The rule is valid and must load in bounded memory.
 #[test]
 fn repeated_references_load_in_bounded_memory() {
     let values: String = (0..1000)
@@ -461,8 +461,8 @@ fn repeated_references_load_in_bounded_memory() {
     assert_eq!(run.code, Some(0), "stderr: {}", run.stderr);
 }
 
-/// KNOWN BUG (spec): "`null` cannot be part of a list of field values" (rules spec,
-/// § Detection); sigc accepts `[null, 'x']` and ORs a null test in.
+/// Regression (fixed in 15cff3b), spec: "`null` cannot be part of a list of field values"
+/// (rules spec, § Detection); sigc used to accept `[null, 'x']` and OR a null test in.
 #[test]
 fn null_in_a_value_list_is_an_error() {
     let dir = tempfile::tempdir().unwrap();
@@ -475,8 +475,8 @@ fn null_in_a_value_list_is_an_error() {
     assert_eq!(run.code, Some(1), "{}", run.stdout);
 }
 
-/// KNOWN BUG: a correlation (or a filter) naming a rule that failed to load reports `ok`, and
-/// a backend would then meet a reference to a document with no IR.
+/// Regression (fixed in 15cff3b): a correlation naming a rule that failed to load reported
+/// `ok`, and a backend would then meet a reference to a document with no IR.
 #[test]
 fn correlation_on_a_failed_rule_fails() {
     let text = "\
