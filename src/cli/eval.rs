@@ -148,7 +148,7 @@ pub(crate) fn run(args: &Args) -> u8 {
         p
     });
     let inputs: Vec<PathBuf> = crate::eval::input::expand(&args.events);
-    let opts = Options { keep_event: args.with_event, batch: 4096 };
+    let opts = Options { keep_event: args.with_event, batch: 4096, capture: Vec::new() };
     let started = Instant::now();
     let mut sink = JsonSink { out, program: &vm.program, progress };
     let pool = rayon::ThreadPoolBuilder::new().num_threads(args.threads.unwrap_or(0)).build();

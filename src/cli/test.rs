@@ -208,7 +208,7 @@ impl Sink for Count {
 
 fn count_matches(vm: &Vm, file: &Path) -> (u64, Vec<ReadError>) {
     let mut c = Count(0, Vec::new());
-    engine::run(vm, &[file.to_path_buf()], &Options { keep_event: false, batch: 256 }, &mut c);
+    engine::run(vm, &[file.to_path_buf()], &Options { keep_event: false, batch: 256, capture: Vec::new() }, &mut c);
     (c.0, c.1)
 }
 

@@ -92,6 +92,9 @@ pub struct Match {
     pub timestamp: Option<String>,
     /// The event's JSON text (kept only on request).
     pub event: Option<String>,
+    /// The first value of each field in [`Options::capture`] (in that order), as text;
+    /// correlations group and aggregate by them.
+    pub captured: Vec<Option<String>>,
 }
 
 #[derive(Debug, Default, Clone)]
@@ -105,6 +108,8 @@ pub struct Stats {
 pub struct Options {
     pub keep_event: bool,
     pub batch: usize,
+    /// Field ids whose values every match carries (see [`Match::captured`]).
+    pub capture: Vec<u32>,
 }
 
 /// What happens to each outcome, in input order.
@@ -235,12 +240,18 @@ fn match_event(
             let timestamp = time_fields
                 .iter()
                 .find_map(|&f| event.field(f).next().map(|v| event.text(v).to_string()));
+            let captured = opts
+                .capture
+                .iter()
+                .map(|&f| event.field(f).find(|v| v.is_scalar()).map(|v| event.text(v).to_string()))
+                .collect();
             out.push(Match {
                 rule: r,
                 source: source.clone(),
                 index,
                 timestamp,
                 event: opts.keep_event.then(|| line.to_string()),
+                captured,
             });
         }
     }
