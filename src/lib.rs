@@ -12,8 +12,8 @@
 //! [`diagnostic`] is the one error type every stage reports with. Modules are public for the
 //! test suite, benches and fuzz targets; they are not a stable library API.
 
-pub mod cli;
 pub mod bytecode;
+pub mod cli;
 pub mod diagnostic;
 pub mod eval;
 pub mod ir;

@@ -22,8 +22,15 @@ const FIELDS: &[&str] = &["a", "b", "c", "ip", "t"];
 
 fn rule() -> Arc<RuleIr> {
     Arc::new(RuleIr {
-        origin: Origin { file: SourceFile::new("t.yml", String::new()), index: 0, span: Span::default() },
-        header: Header { title: "t".into(), ..Header::default() },
+        origin: Origin {
+            file: SourceFile::new("t.yml", String::new()),
+            index: 0,
+            span: Span::default(),
+        },
+        header: Header {
+            title: "t".into(),
+            ..Header::default()
+        },
         logsource: Default::default(),
         conditions: Vec::new(),
         state: Default::default(),
@@ -43,11 +50,20 @@ fn piece() -> impl Strategy<Value = Piece> {
 }
 
 fn num(i: i64) -> Number {
-    Number { text: i.to_string(), value: NumValue::Int(i) }
+    Number {
+        text: i.to_string(),
+        value: NumValue::Int(i),
+    }
 }
 
 fn op() -> impl Strategy<Value = NumOp> {
-    prop_oneof![Just(NumOp::Eq), Just(NumOp::Lt), Just(NumOp::Lte), Just(NumOp::Gt), Just(NumOp::Gte)]
+    prop_oneof![
+        Just(NumOp::Eq),
+        Just(NumOp::Lt),
+        Just(NumOp::Lte),
+        Just(NumOp::Gt),
+        Just(NumOp::Gte)
+    ]
 }
 
 fn test() -> impl Strategy<Value = Test> {
@@ -185,7 +201,11 @@ fn glob_regex(m: &StrMatch) -> regex::Regex {
 fn ref_test(ev: &Value, field: Option<&str>, t: &Test) -> bool {
     let Some(field) = field else {
         // Keyword: any scalar anywhere in the event.
-        let all: Vec<&Value> = FIELDS.iter().filter_map(|f| values(ev, f)).flatten().collect();
+        let all: Vec<&Value> = FIELDS
+            .iter()
+            .filter_map(|f| values(ev, f))
+            .flatten()
+            .collect();
         return all.into_iter().any(|v| ref_scalar(ev, v, t));
     };
     match t {
@@ -199,7 +219,11 @@ fn ref_scalar(ev: &Value, v: &Value, t: &Test) -> bool {
     match t {
         Test::Str(m) => text(v).is_some_and(|s| glob_regex(m).is_match(&s)),
         Test::Regex(r) => text(v).is_some_and(|s| {
-            regex::RegexBuilder::new(&r.pattern).case_insensitive(r.ignore_case).build().unwrap().is_match(&s)
+            regex::RegexBuilder::new(&r.pattern)
+                .case_insensitive(r.ignore_case)
+                .build()
+                .unwrap()
+                .is_match(&s)
         }),
         Test::Num(op, n) => number(v).is_some_and(|x| cmp(x, *op, n.value.as_f64())),
         Test::Bool(b) => match v {
@@ -208,20 +232,30 @@ fn ref_scalar(ev: &Value, v: &Value, t: &Test) -> bool {
             _ => false,
         },
         Test::Cidr(net) => match v {
-            Value::String(s) => s.parse::<std::net::IpAddr>().is_ok_and(|ip| net.contains(&ip)),
+            Value::String(s) => s
+                .parse::<std::net::IpAddr>()
+                .is_ok_and(|ip| net.contains(&ip)),
             _ => false,
         },
         Test::FieldRef(r) => {
             let Some(a) = text(v) else { return false };
-            values(ev, &r.other).unwrap_or_default().into_iter().filter_map(text).any(|b| {
-                let (a, b) = if r.cased { (a.clone(), b) } else { (a.to_lowercase(), b.to_lowercase()) };
-                match r.shape {
-                    RefShape::Equal => a == b,
-                    RefShape::StartsWith => a.starts_with(&b),
-                    RefShape::EndsWith => a.ends_with(&b),
-                    RefShape::Contains => a.contains(&b),
-                }
-            })
+            values(ev, &r.other)
+                .unwrap_or_default()
+                .into_iter()
+                .filter_map(text)
+                .any(|b| {
+                    let (a, b) = if r.cased {
+                        (a.clone(), b)
+                    } else {
+                        (a.to_lowercase(), b.to_lowercase())
+                    };
+                    match r.shape {
+                        RefShape::Equal => a == b,
+                        RefShape::StartsWith => a.starts_with(&b),
+                        RefShape::EndsWith => a.ends_with(&b),
+                        RefShape::Contains => a.contains(&b),
+                    }
+                })
         }
         Test::TimePart(part, op, n) => {
             let Some(s) = v.as_str() else { return false };
@@ -280,9 +314,19 @@ fn reference_sanity() {
     let ev = json!({"a": "C:\\Windows\\cmd.exe", "b": 4688, "c": "0x10", "ip": "10.1.2.3", "t": "2021-05-03T07:08:00Z"});
     let m = StrMatch::new(vec![Piece::Lit("\\CMD.exe".into())], false, true, false);
     assert!(ref_test(&ev, Some("a"), &Test::Str(m.clone())));
-    assert!(vm_eval(&Expr::pred(Pred { field: Some("a".into()), test: Test::Str(m) }), &ev));
+    assert!(vm_eval(
+        &Expr::pred(Pred {
+            field: Some("a".into()),
+            test: Test::Str(m)
+        }),
+        &ev
+    ));
     assert!(ref_test(&ev, Some("c"), &Test::Num(NumOp::Eq, num(16))));
-    assert!(ref_test(&ev, Some("t"), &Test::TimePart(TimePart::Hour, NumOp::Eq, 7)));
+    assert!(ref_test(
+        &ev,
+        Some("t"),
+        &Test::TimePart(TimePart::Hour, NumOp::Eq, 7)
+    ));
     assert!(ref_test(&ev, Some("zz"), &Test::Null));
     assert!(!ref_test(&ev, Some("zz"), &Test::Exists));
 }

@@ -217,7 +217,10 @@ pub fn decode(bytes: &[u8]) -> Result<Program, String> {
     let sum = u64::from_le_bytes(bytes[20..28].try_into().map_err(|_| "truncated header")?);
     let payload = &bytes[HEADER..];
     if payload.len() as u64 != len {
-        return Err(format!("bytecode file is truncated or padded: expected {len} payload bytes, found {}", payload.len()));
+        return Err(format!(
+            "bytecode file is truncated or padded: expected {len} payload bytes, found {}",
+            payload.len()
+        ));
     }
     if fnv1a(payload) != sum {
         return Err("bytecode file is corrupted (checksum mismatch)".into());
@@ -295,7 +298,15 @@ pub fn decode(bytes: &[u8]) -> Result<Program, String> {
             }
             Some(gs)
         };
-        p.rules.push(RuleEntry { id, title, level, tags, path, entry, guards });
+        p.rules.push(RuleEntry {
+            id,
+            title,
+            level,
+            tags,
+            path,
+            entry,
+            guards,
+        });
     }
     if r.pos != payload.len() {
         return Err("corrupted bytecode: trailing bytes".into());
@@ -318,12 +329,22 @@ fn read_test(r: &mut R, fields: &FieldTable) -> Result<Test, String> {
                     t => return Err(format!("corrupted bytecode: bad piece tag {t}")),
                 });
             }
-            Test::Str(StrMatch::new(pieces, flags & 1 != 0, flags & 2 != 0, flags & 4 != 0))
+            Test::Str(StrMatch::new(
+                pieces,
+                flags & 1 != 0,
+                flags & 2 != 0,
+                flags & 4 != 0,
+            ))
         }
         1 => {
             let pattern = r.str()?;
             let f = r.u8()?;
-            Test::Regex(RegexMatch { pattern, ignore_case: f & 1 != 0, multi_line: f & 2 != 0, dot_all: f & 4 != 0 })
+            Test::Regex(RegexMatch {
+                pattern,
+                ignore_case: f & 1 != 0,
+                multi_line: f & 2 != 0,
+                dot_all: f & 4 != 0,
+            })
         }
         2 => {
             let op = read_op(r)?;
@@ -332,7 +353,11 @@ fn read_test(r: &mut R, fields: &FieldTable) -> Result<Test, String> {
         3 => Test::Bool(r.u8()? != 0),
         4 => Test::Null,
         5 => Test::Exists,
-        6 => Test::Cidr(r.str()?.parse().map_err(|_| "corrupted bytecode: bad network")?),
+        6 => Test::Cidr(
+            r.str()?
+                .parse()
+                .map_err(|_| "corrupted bytecode: bad network")?,
+        ),
         7 => {
             let other = r.str()?;
             if fields.get(&other).is_none() {
@@ -345,7 +370,11 @@ fn read_test(r: &mut R, fields: &FieldTable) -> Result<Test, String> {
                 3 => RefShape::Contains,
                 _ => return Err("corrupted bytecode: bad field reference".into()),
             };
-            Test::FieldRef(FieldRef { other, shape, cased: r.u8()? != 0 })
+            Test::FieldRef(FieldRef {
+                other,
+                shape,
+                cased: r.u8()? != 0,
+            })
         }
         8 => {
             let part = match r.u8()? {
@@ -393,7 +422,11 @@ struct R<'a> {
 
 impl R<'_> {
     fn take(&mut self, n: usize) -> Result<&[u8], String> {
-        let end = self.pos.checked_add(n).filter(|&e| e <= self.b.len()).ok_or("corrupted bytecode: truncated")?;
+        let end = self
+            .pos
+            .checked_add(n)
+            .filter(|&e| e <= self.b.len())
+            .ok_or("corrupted bytecode: truncated")?;
         let s = &self.b[self.pos..end];
         self.pos = end;
         Ok(s)
@@ -402,10 +435,14 @@ impl R<'_> {
         Ok(self.take(1)?[0])
     }
     fn u32(&mut self) -> Result<u32, String> {
-        Ok(u32::from_le_bytes(self.take(4)?.try_into().map_err(|_| "truncated")?))
+        Ok(u32::from_le_bytes(
+            self.take(4)?.try_into().map_err(|_| "truncated")?,
+        ))
     }
     fn i64(&mut self) -> Result<i64, String> {
-        Ok(i64::from_le_bytes(self.take(8)?.try_into().map_err(|_| "truncated")?))
+        Ok(i64::from_le_bytes(
+            self.take(8)?.try_into().map_err(|_| "truncated")?,
+        ))
     }
     /// A count of items at least `min_size` bytes each: bounded by what is left to read.
     fn count(&mut self, min_size: usize) -> Result<usize, String> {

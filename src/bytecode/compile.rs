@@ -53,7 +53,10 @@ impl Compiler {
                 if let crate::ir::Test::FieldRef(r) = &p.test {
                     self.program.fields.intern(&r.other);
                 }
-                let def = TestDef { field, test: p.test.clone() };
+                let def = TestDef {
+                    field,
+                    test: p.test.clone(),
+                };
                 let next = self.program.tests.len() as u32;
                 let id = *self.test_ids.entry(def.clone()).or_insert_with(|| {
                     self.program.tests.push(def);
@@ -72,12 +75,20 @@ impl Compiler {
                     self.expr(item);
                     if i + 1 < items.len() {
                         pending.push(self.program.code.len());
-                        self.program.code.push(if is_and { Instr::JumpIfFalse(0) } else { Instr::JumpIfTrue(0) });
+                        self.program.code.push(if is_and {
+                            Instr::JumpIfFalse(0)
+                        } else {
+                            Instr::JumpIfTrue(0)
+                        });
                     }
                 }
                 let end = self.program.code.len() as u32;
                 for at in pending {
-                    self.program.code[at] = if is_and { Instr::JumpIfFalse(end) } else { Instr::JumpIfTrue(end) };
+                    self.program.code[at] = if is_and {
+                        Instr::JumpIfFalse(end)
+                    } else {
+                        Instr::JumpIfTrue(end)
+                    };
                 }
             }
         }

@@ -22,7 +22,10 @@ pub fn listing(p: &Program) -> String {
         let _ = writeln!(out, "  t{i:<4} {}", display::pred(&pred));
     }
     for (r, rule) in p.rules.iter().enumerate() {
-        let end = p.rules.get(r + 1).map_or(p.code.len(), |n| n.entry as usize);
+        let end = p
+            .rules
+            .get(r + 1)
+            .map_or(p.code.len(), |n| n.entry as usize);
         let _ = writeln!(out, "rule {r} {} {}", rule.id, display::quote(&rule.title));
         for pc in rule.entry as usize..end {
             let text = match p.code[pc] {

@@ -4,8 +4,8 @@
 //! conjuncts; it never changes a verdict, only skips rules that cannot match.
 
 use super::{ChannelKey, Guard};
-use crate::eval::event::lowercase;
 use crate::eval::engine::WINDOWS_MARK;
+use crate::eval::event::lowercase;
 use crate::ir::Expr;
 use crate::ir::pred::{NumOp, NumValue, Shape, Test};
 
@@ -57,7 +57,12 @@ fn conjunct_guards(e: &Expr) -> Option<Vec<Guard>> {
     Some(
         chans
             .iter()
-            .flat_map(|c| ids.iter().map(move |i| Guard { channel: c.clone(), event_id: *i }))
+            .flat_map(|c| {
+                ids.iter().map(move |i| Guard {
+                    channel: c.clone(),
+                    event_id: *i,
+                })
+            })
             .collect(),
     )
 }
@@ -71,7 +76,10 @@ fn is_absent(e: &Expr, field: &str) -> bool {
 fn values<T>(e: &Expr, field: &str, get: fn(&Test) -> Option<T>) -> Option<Vec<T>> {
     match e {
         Expr::Pred(p) if p.field.as_deref() == Some(field) => get(&p.test).map(|v| vec![v]),
-        Expr::Or(alts) => alts.iter().map(|a| values(a, field, get).and_then(|mut v| v.pop())).collect(),
+        Expr::Or(alts) => alts
+            .iter()
+            .map(|a| values(a, field, get).and_then(|mut v| v.pop()))
+            .collect(),
         _ => None,
     }
 }

@@ -62,8 +62,11 @@ pub(crate) fn run(args: &Args) -> u8 {
 /// The evaluator's program as a file (`-o`, required: the format is binary).
 fn bytecode(args: &Args) -> u8 {
     let Some(path) = &args.output else {
-        report_to_stderr(&[Diagnostic::error(Code::UnknownTarget, "the bytecode target writes a binary file")
-            .with_help("give the file with -o, e.g. `-o rules.sigcb`")]);
+        report_to_stderr(&[Diagnostic::error(
+            Code::UnknownTarget,
+            "the bytecode target writes a binary file",
+        )
+        .with_help("give the file with -o, e.g. `-o rules.sigcb`")]);
         return 2;
     };
     if args.format != "default" || args.json || args.output_dir.is_some() {

@@ -35,7 +35,8 @@ pub(crate) fn run(ast: bool, pipelines: &[String], paths: &[String]) -> u8 {
                     }
                 },
                 Some(Item::Correlation(c)) => {
-                    let logsources = |t: usize| match set.docs.get(t).and_then(|d| d.item.as_ref()) {
+                    let logsources = |t: usize| match set.docs.get(t).and_then(|d| d.item.as_ref())
+                    {
                         Some(Item::Rule(r)) => vec![r.logsource.clone()],
                         _ => Vec::new(),
                     };

@@ -46,16 +46,26 @@ pub(crate) struct Args {
 }
 
 /// Load rules (YAML or bytecode) and routing into a VM.
-pub(crate) fn build_vm(rules: &[String], pipelines: &[String]) -> Result<(Vm, bool), Vec<Diagnostic>> {
+pub(crate) fn build_vm(
+    rules: &[String],
+    pipelines: &[String],
+) -> Result<(Vm, bool), Vec<Diagnostic>> {
     if let [one] = rules
         && let Ok(bytes) = std::fs::read(one)
         && bytes.starts_with(codec::MAGIC)
     {
-        let program = codec::decode(&bytes).map_err(|e| vec![Diagnostic::error(Code::Io, format!("{one}: {e}"))])?;
-        return engine::vm(program).map(|vm| (vm, false)).map_err(|d| vec![d]);
+        let program = codec::decode(&bytes)
+            .map_err(|e| vec![Diagnostic::error(Code::Io, format!("{one}: {e}"))])?;
+        return engine::vm(program)
+            .map(|vm| (vm, false))
+            .map_err(|d| vec![d]);
     }
     let set = load::load(&super::inputs(rules));
-    let mut diags: Vec<Diagnostic> = set.docs.iter().flat_map(|d| d.diagnostics.iter().cloned()).collect();
+    let mut diags: Vec<Diagnostic> = set
+        .docs
+        .iter()
+        .flat_map(|d| d.diagnostics.iter().cloned())
+        .collect();
     let failed = set.has_errors();
     let variants = routes(pipelines).map_err(|d| vec![d])?;
     let rules: Vec<_> = set.rules().cloned().collect();
@@ -63,7 +73,9 @@ pub(crate) fn build_vm(rules: &[String], pipelines: &[String]) -> Result<(Vm, bo
     let failed = failed || problems.iter().any(Diagnostic::is_error);
     diags.extend(problems);
     report_to_stderr(&diags);
-    engine::vm(program).map(|vm| (vm, failed)).map_err(|d| vec![d])
+    engine::vm(program)
+        .map(|vm| (vm, failed))
+        .map_err(|d| vec![d])
 }
 
 pub(crate) fn routes(pipelines: &[String]) -> Result<Vec<Pipelines>, Diagnostic> {
@@ -116,7 +128,10 @@ pub(crate) fn match_json(program: &Program, m: &Match) -> serde_json::Value {
         "record": m.index,
     });
     if let (Some(text), Some(obj)) = (&m.event, v.as_object_mut()) {
-        obj.insert("event".into(), serde_json::from_str(text).unwrap_or(serde_json::Value::Null));
+        obj.insert(
+            "event".into(),
+            serde_json::from_str(text).unwrap_or(serde_json::Value::Null),
+        );
     }
     v
 }
@@ -148,10 +163,20 @@ pub(crate) fn run(args: &Args) -> u8 {
         p
     });
     let inputs: Vec<PathBuf> = crate::eval::input::expand(&args.events);
-    let opts = Options { keep_event: args.with_event, batch: 4096, capture: Vec::new() };
+    let opts = Options {
+        keep_event: args.with_event,
+        batch: 4096,
+        capture: Vec::new(),
+    };
     let started = Instant::now();
-    let mut sink = JsonSink { out, program: &vm.program, progress };
-    let pool = rayon::ThreadPoolBuilder::new().num_threads(args.threads.unwrap_or(0)).build();
+    let mut sink = JsonSink {
+        out,
+        program: &vm.program,
+        progress,
+    };
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(args.threads.unwrap_or(0))
+        .build();
     let stats = match pool {
         Ok(pool) => pool.install(|| engine::run(&vm, &inputs, &opts, &mut sink)),
         Err(_) => engine::run(&vm, &inputs, &opts, &mut sink),
@@ -163,7 +188,13 @@ pub(crate) fn run(args: &Args) -> u8 {
     let _ = sink.out.flush();
     drop(sink);
     // Summary: rules that fired, most hits first (ties by rule order).
-    let mut fired: Vec<(usize, u64)> = stats.hits.iter().copied().enumerate().filter(|&(_, h)| h > 0).collect();
+    let mut fired: Vec<(usize, u64)> = stats
+        .hits
+        .iter()
+        .copied()
+        .enumerate()
+        .filter(|&(_, h)| h > 0)
+        .collect();
     fired.sort_by_key(|&(r, h)| (std::cmp::Reverse(h), r));
     let mut err = std::io::stderr().lock();
     for (r, h) in &fired {

@@ -96,7 +96,13 @@ pub(crate) fn run(args: &Args) -> u8 {
                     (None, None, Some(a)) => format!(" (expected at least 1, got {a})"),
                     _ => String::new(),
                 };
-                writeln!(out, "{:<4} {} {}{detail}", o.status.to_uppercase(), o.path, o.test)
+                writeln!(
+                    out,
+                    "{:<4} {} {}{detail}",
+                    o.status.to_uppercase(),
+                    o.path,
+                    o.test
+                )
             }
         };
     }
@@ -161,18 +167,27 @@ fn regression(rule: &Arc<RuleIr>, rel: &str, routes: &[Pipelines], out: &mut Vec
             return;
         }
     };
-    let tests = info.get("regression_tests_info").and_then(Node::as_seq).unwrap_or_default();
+    let tests = info
+        .get("regression_tests_info")
+        .and_then(Node::as_seq)
+        .unwrap_or_default();
     for t in tests {
         let name = t.get("name").and_then(Node::scalar_text).unwrap_or("test");
         let expected = match t.get("match_count").map(|n| &n.kind) {
             Some(NodeKind::Int(i, _)) => Some(*i as u64),
             _ => None,
         };
-        let Some(data) = t.get("path").and_then(Node::scalar_text) else { continue };
+        let Some(data) = t.get("path").and_then(Node::scalar_text) else {
+            continue;
+        };
         let evtx = root.join(data);
         let json = evtx.with_extension("json");
         for file in [evtx, json] {
-            let kind = file.extension().and_then(|e| e.to_str()).unwrap_or("").to_string();
+            let kind = file
+                .extension()
+                .and_then(|e| e.to_str())
+                .unwrap_or("")
+                .to_string();
             let mut o = outcome(rule, format!("{name} [{kind}]"));
             o.expected = expected;
             if !file.exists() {
@@ -186,9 +201,16 @@ fn regression(rule: &Arc<RuleIr>, rel: &str, routes: &[Pipelines], out: &mut Vec
                 Some(e) => count.0 == e,
                 None => count.0 > 0,
             };
-            o.status = if ok && count.1.is_empty() { "pass" } else { "fail" };
+            o.status = if ok && count.1.is_empty() {
+                "pass"
+            } else {
+                "fail"
+            };
             if let Some(e) = count.1.first() {
-                o.reason = Some(format!("unreadable record at {}:{}: {}", e.source, e.index, e.message));
+                o.reason = Some(format!(
+                    "unreadable record at {}:{}: {}",
+                    e.source, e.index, e.message
+                ));
             }
             out.push(o);
         }
@@ -208,7 +230,16 @@ impl Sink for Count {
 
 fn count_matches(vm: &Vm, file: &Path) -> (u64, Vec<ReadError>) {
     let mut c = Count(0, Vec::new());
-    engine::run(vm, &[file.to_path_buf()], &Options { keep_event: false, batch: 256, capture: Vec::new() }, &mut c);
+    engine::run(
+        vm,
+        &[file.to_path_buf()],
+        &Options {
+            keep_event: false,
+            batch: 256,
+            capture: Vec::new(),
+        },
+        &mut c,
+    );
     (c.0, c.1)
 }
 
@@ -216,13 +247,17 @@ fn read_yaml(path: &Path) -> Result<Node, String> {
     let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
     let file = SourceFile::new(path.display().to_string(), text);
     let docs = yaml::parse_documents(&file).map_err(|d| d.to_string())?;
-    docs.into_iter().next().ok_or_else(|| format!("{}: empty", path.display()))
+    docs.into_iter()
+        .next()
+        .ok_or_else(|| format!("{}: empty", path.display()))
 }
 
 /// sigc's own tests: `<rule>.tests.yml` beside the rule.
 fn own_tests(rule: &Arc<RuleIr>, routes: &[Pipelines], out: &mut Vec<Outcome>) {
     let rule_path = PathBuf::from(&rule.origin.file.path);
-    let Some(stem) = rule_path.file_stem().and_then(|s| s.to_str()) else { return };
+    let Some(stem) = rule_path.file_stem().and_then(|s| s.to_str()) else {
+        return;
+    };
     let tests_path = rule_path.with_file_name(format!("{stem}.tests.yml"));
     if !tests_path.exists() {
         return;
@@ -242,19 +277,37 @@ fn own_tests(rule: &Arc<RuleIr>, routes: &[Pipelines], out: &mut Vec<Outcome>) {
         Err(e) => return fail("compile", e, out),
     };
     for (key, must_match) in [("match", true), ("no_match", false)] {
-        for (i, ev) in doc.get(key).and_then(Node::as_seq).unwrap_or_default().iter().enumerate() {
+        for (i, ev) in doc
+            .get(key)
+            .and_then(Node::as_seq)
+            .unwrap_or_default()
+            .iter()
+            .enumerate()
+        {
             let test = format!("{key}[{i}]");
             let json = yaml_to_json(ev).to_string();
             let mut event = Event::new(vm.program.fields.len());
             if let Err(e) = json::read(&json, &vm.program.fields, &mut event) {
-                fail(&test, format!("{}: event {i} is not a map of fields: {}", tests_path.display(), e.message), out);
+                fail(
+                    &test,
+                    format!(
+                        "{}: event {i} is not a map of fields: {}",
+                        tests_path.display(),
+                        e.message
+                    ),
+                    out,
+                );
                 continue;
             }
             let matched = (0..vm.program.rules.len()).any(|r| vm.matches(r, &event));
             let mut o = outcome(rule, test);
             o.expected = Some(u64::from(must_match));
             o.actual = Some(u64::from(matched));
-            o.status = if matched == must_match { "pass" } else { "fail" };
+            o.status = if matched == must_match {
+                "pass"
+            } else {
+                "fail"
+            };
             out.push(o);
         }
     }
@@ -272,7 +325,12 @@ fn yaml_to_json(n: &Node) -> serde_json::Value {
         NodeKind::Map(entries) => J::Object(
             entries
                 .iter()
-                .map(|(k, v)| (k.scalar_text().unwrap_or_default().to_string(), yaml_to_json(v)))
+                .map(|(k, v)| {
+                    (
+                        k.scalar_text().unwrap_or_default().to_string(),
+                        yaml_to_json(v),
+                    )
+                })
                 .collect(),
         ),
     }

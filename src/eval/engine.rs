@@ -14,12 +14,19 @@ use super::vm::Vm;
 use crate::bytecode::Program;
 use crate::bytecode::compile::Compiler;
 use crate::diagnostic::{Code, Diagnostic};
-use crate::ir::{Expr, Pred, Test};
 use crate::ir::rule::RuleIr;
+use crate::ir::{Expr, Pred, Test};
 use crate::pipeline::Pipelines;
 
 /// Fields read for a match's timestamp, in order of preference.
-pub const TIME_FIELDS: &[&str] = &["@timestamp", "TimeCreated_SystemTime", "UtcTime", "EventTime", "timestamp", "Timestamp"];
+pub const TIME_FIELDS: &[&str] = &[
+    "@timestamp",
+    "TimeCreated_SystemTime",
+    "UtcTime",
+    "EventTime",
+    "timestamp",
+    "Timestamp",
+];
 
 /// The field that marks an event as a Windows event log record (flat or `Event.System`).
 pub const WINDOWS_MARK: &str = "Channel";
@@ -77,7 +84,10 @@ pub fn compile(rules: &[Arc<RuleIr>], variants: &[Pipelines]) -> (Program, Vec<D
         }
         c.add_rule(rule, &Expr::or(claimed));
     }
-    for f in TIME_FIELDS.iter().chain(&[WINDOWS_MARK, crate::bytecode::guard::EVENT_ID]) {
+    for f in TIME_FIELDS
+        .iter()
+        .chain(&[WINDOWS_MARK, crate::bytecode::guard::EVENT_ID])
+    {
         c.intern_field(f);
     }
     (c.finish(), problems)
@@ -136,9 +146,15 @@ impl Batch {
 
 /// Stream every input through the VM. Runs on the current rayon pool.
 pub fn run(vm: &Vm, inputs: &[PathBuf], opts: &Options, sink: &mut dyn Sink) -> Stats {
-    let mut stats = Stats { hits: vec![0; vm.program.rules.len()], ..Stats::default() };
+    let mut stats = Stats {
+        hits: vec![0; vm.program.rules.len()],
+        ..Stats::default()
+    };
     let mut batch = Batch::default();
-    let time_fields: Vec<u32> = TIME_FIELDS.iter().filter_map(|f| vm.program.fields.get(f)).collect();
+    let time_fields: Vec<u32> = TIME_FIELDS
+        .iter()
+        .filter_map(|f| vm.program.fields.get(f))
+        .collect();
     for path in inputs {
         let mut on_item = |item: Item<'_>| match item {
             Item::Record(r) => {
@@ -177,7 +193,14 @@ struct Scratch {
     candidates: Vec<u32>,
 }
 
-fn flush(vm: &Vm, batch: &mut Batch, time_fields: &[u32], opts: &Options, stats: &mut Stats, sink: &mut dyn Sink) {
+fn flush(
+    vm: &Vm,
+    batch: &mut Batch,
+    time_fields: &[u32],
+    opts: &Options,
+    stats: &mut Stats,
+    sink: &mut dyn Sink,
+) {
     if batch.recs.is_empty() {
         return;
     }
@@ -187,11 +210,23 @@ fn flush(vm: &Vm, batch: &mut Batch, time_fields: &[u32], opts: &Options, stats:
         .recs
         .par_iter()
         .map_init(
-            || Scratch { event: Event::new(fields.len()), json: json::Scratch::default(), candidates: Vec::new() },
+            || Scratch {
+                event: Event::new(fields.len()),
+                json: json::Scratch::default(),
+                candidates: Vec::new(),
+            },
             |s, (start, end, source, index)| {
                 let line = &text[*start..*end];
                 match json::read_with(line, fields, &mut s.event, &mut s.json) {
-                    Ok(()) => Outcome::Matches(match_event(vm, s, line, source, *index, time_fields, opts)),
+                    Ok(()) => Outcome::Matches(match_event(
+                        vm,
+                        s,
+                        line,
+                        source,
+                        *index,
+                        time_fields,
+                        opts,
+                    )),
                     Err(e) => Outcome::Error(ReadError {
                         source: source.clone(),
                         index: *index,
@@ -243,7 +278,12 @@ fn match_event(
             let captured = opts
                 .capture
                 .iter()
-                .map(|&f| event.field(f).find(|v| v.is_scalar()).map(|v| event.text(v).to_string()))
+                .map(|&f| {
+                    event
+                        .field(f)
+                        .find(|v| v.is_scalar())
+                        .map(|v| event.text(v).to_string())
+                })
                 .collect();
             out.push(Match {
                 rule: r,

@@ -180,7 +180,9 @@ impl Event {
     }
 
     pub fn text(&self, v: &Value) -> &str {
-        self.text.get(v.start as usize..v.end as usize).unwrap_or("")
+        self.text
+            .get(v.start as usize..v.end as usize)
+            .unwrap_or("")
     }
 
     /// The value's text lowercased (strings); numbers and booleans are their own lowercase.

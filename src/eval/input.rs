@@ -50,7 +50,9 @@ pub fn expand(paths: &[String]) -> Vec<PathBuf> {
 }
 
 fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
-    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
     for e in entries.flatten() {
         let p = e.path();
         if p.is_dir() {
@@ -62,10 +64,16 @@ fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
 }
 
 fn is_event_file(p: &Path) -> bool {
-    let name = p.file_name().and_then(|n| n.to_str()).unwrap_or("").to_ascii_lowercase();
-    [".json", ".jsonl", ".ndjson", ".evtx", ".zip", ".tar.gz", ".tgz", ".log"]
-        .iter()
-        .any(|ext| name.ends_with(ext))
+    let name = p
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or("")
+        .to_ascii_lowercase();
+    [
+        ".json", ".jsonl", ".ndjson", ".evtx", ".zip", ".tar.gz", ".tgz", ".log",
+    ]
+    .iter()
+    .any(|ext| name.ends_with(ext))
 }
 
 /// Read every record of `path` (`-` is stdin), calling `f` for each.
@@ -79,7 +87,13 @@ pub fn read(path: &Path, f: &mut dyn FnMut(Item<'_>)) {
     let lower = name.to_ascii_lowercase();
     let file = match std::fs::File::open(path) {
         Ok(file) => file,
-        Err(e) => return f(Item::Error(ReadError { source: name, index: 0, message: e.to_string() })),
+        Err(e) => {
+            return f(Item::Error(ReadError {
+                source: name,
+                index: 0,
+                message: e.to_string(),
+            }));
+        }
     };
     if lower.ends_with(".evtx") {
         read_evtx(std::io::BufReader::new(file), &name, f);
@@ -100,11 +114,18 @@ pub fn read_lines(mut r: impl BufRead, source: &Arc<str>, f: &mut dyn FnMut(Item
     let mut pretty: Option<(u64, String)> = None;
     loop {
         line.clear();
-        let got = match (&mut r).take(MAX_LINE_BYTES as u64 + 1).read_until(b'\n', &mut line) {
+        let got = match (&mut r)
+            .take(MAX_LINE_BYTES as u64 + 1)
+            .read_until(b'\n', &mut line)
+        {
             Ok(0) => break,
             Ok(got) => got,
             Err(e) => {
-                f(Item::Error(ReadError { source: source.clone(), index: n + 1, message: e.to_string() }));
+                f(Item::Error(ReadError {
+                    source: source.clone(),
+                    index: n + 1,
+                    message: e.to_string(),
+                }));
                 break;
             }
         };
@@ -146,7 +167,11 @@ pub fn read_lines(mut r: impl BufRead, source: &Arc<str>, f: &mut dyn FnMut(Item
             if line.first() == Some(&b'}') {
                 let (start, text) = (*start, std::mem::take(buf));
                 pretty = None;
-                f(Item::Record(Record { text: &text, source, index: start }));
+                f(Item::Record(Record {
+                    text: &text,
+                    source,
+                    index: start,
+                }));
             }
             continue;
         }
@@ -154,10 +179,18 @@ pub fn read_lines(mut r: impl BufRead, source: &Arc<str>, f: &mut dyn FnMut(Item
             pretty = Some((n, String::from("{\n")));
             continue;
         }
-        f(Item::Record(Record { text, source, index: n }));
+        f(Item::Record(Record {
+            text,
+            source,
+            index: n,
+        }));
     }
     if let Some((start, _)) = pretty {
-        f(Item::Error(ReadError { source: source.clone(), index: start, message: "unterminated JSON object".into() }));
+        f(Item::Error(ReadError {
+            source: source.clone(),
+            index: start,
+            message: "unterminated JSON object".into(),
+        }));
     }
 }
 
@@ -166,13 +199,25 @@ fn read_evtx<R: Read + std::io::Seek>(r: R, source: &Arc<str>, f: &mut dyn FnMut
     let mut parser = match evtx::EvtxParser::from_read_seek(r) {
         Ok(p) => p.with_configuration(settings),
         Err(e) => {
-            return f(Item::Error(ReadError { source: source.clone(), index: 0, message: format!("not a readable EVTX file: {e}") }));
+            return f(Item::Error(ReadError {
+                source: source.clone(),
+                index: 0,
+                message: format!("not a readable EVTX file: {e}"),
+            }));
         }
     };
     for rec in parser.records_json() {
         match rec {
-            Ok(rec) => f(Item::Record(Record { text: &rec.data, source, index: rec.event_record_id })),
-            Err(e) => f(Item::Error(ReadError { source: source.clone(), index: 0, message: e.to_string() })),
+            Ok(rec) => f(Item::Record(Record {
+                text: &rec.data,
+                source,
+                index: rec.event_record_id,
+            })),
+            Err(e) => f(Item::Error(ReadError {
+                source: source.clone(),
+                index: 0,
+                message: e.to_string(),
+            })),
         }
     }
 }
@@ -181,10 +226,17 @@ fn read_zip(file: std::fs::File, source: &Arc<str>, f: &mut dyn FnMut(Item<'_>))
     let mut archive = match zip::ZipArchive::new(file) {
         Ok(a) => a,
         Err(e) => {
-            return f(Item::Error(ReadError { source: source.clone(), index: 0, message: format!("not a readable zip archive: {e}") }));
+            return f(Item::Error(ReadError {
+                source: source.clone(),
+                index: 0,
+                message: format!("not a readable zip archive: {e}"),
+            }));
         }
     };
-    let mut names: Vec<String> = archive.file_names().filter_map(|n| n.ok().map(|n| n.into_owned())).collect();
+    let mut names: Vec<String> = archive
+        .file_names()
+        .filter_map(|n| n.ok().map(|n| n.into_owned()))
+        .collect();
     names.sort();
     for name in names {
         let member: Arc<str> = format!("{source}!{name}").into();
@@ -194,7 +246,11 @@ fn read_zip(file: std::fs::File, source: &Arc<str>, f: &mut dyn FnMut(Item<'_>))
         let entry = match archive.by_name(&name) {
             Ok(e) => e,
             Err(e) => {
-                f(Item::Error(ReadError { source: member, index: 0, message: e.to_string() }));
+                f(Item::Error(ReadError {
+                    source: member,
+                    index: 0,
+                    message: e.to_string(),
+                }));
                 continue;
             }
         };
@@ -206,17 +262,30 @@ fn read_tar(r: impl Read, source: &Arc<str>, f: &mut dyn FnMut(Item<'_>)) {
     let mut archive = tar::Archive::new(r);
     let entries = match archive.entries() {
         Ok(e) => e,
-        Err(e) => return f(Item::Error(ReadError { source: source.clone(), index: 0, message: e.to_string() })),
+        Err(e) => {
+            return f(Item::Error(ReadError {
+                source: source.clone(),
+                index: 0,
+                message: e.to_string(),
+            }));
+        }
     };
     for entry in entries {
         let entry = match entry {
             Ok(e) => e,
             Err(e) => {
-                f(Item::Error(ReadError { source: source.clone(), index: 0, message: e.to_string() }));
+                f(Item::Error(ReadError {
+                    source: source.clone(),
+                    index: 0,
+                    message: e.to_string(),
+                }));
                 break;
             }
         };
-        let name = entry.path().map(|p| p.display().to_string()).unwrap_or_default();
+        let name = entry
+            .path()
+            .map(|p| p.display().to_string())
+            .unwrap_or_default();
         if !entry.header().entry_type().is_file() || !is_event_file(Path::new(&name)) {
             continue;
         }
@@ -230,7 +299,11 @@ fn read_member(mut r: impl Read, name: &str, member: &Arc<str>, f: &mut dyn FnMu
     if name.to_ascii_lowercase().ends_with(".evtx") {
         let mut buf = Vec::new();
         if let Err(e) = r.read_to_end(&mut buf) {
-            return f(Item::Error(ReadError { source: member.clone(), index: 0, message: e.to_string() }));
+            return f(Item::Error(ReadError {
+                source: member.clone(),
+                index: 0,
+                message: e.to_string(),
+            }));
         }
         read_evtx(std::io::Cursor::new(buf), member, f);
     } else {

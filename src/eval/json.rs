@@ -28,7 +28,12 @@ pub fn read(line: &str, fields: &FieldTable, event: &mut Event) -> Result<(), Js
 }
 
 /// [`read`], reusing `scratch` so that steady-state reading does not allocate.
-pub fn read_with(line: &str, fields: &FieldTable, event: &mut Event, scratch: &mut Scratch) -> Result<(), JsonError> {
+pub fn read_with(
+    line: &str,
+    fields: &FieldTable,
+    event: &mut Event,
+    scratch: &mut Scratch,
+) -> Result<(), JsonError> {
     event.clear();
     scratch.keys.clear();
     scratch.path.clear();
@@ -167,7 +172,10 @@ impl Reader<'_, '_> {
             Some(b'n') => self.literal(event, "null", Kind::Null),
             Some(b'-' | b'0'..=b'9') => {
                 let start = self.pos;
-                while matches!(self.peek(), Some(b'-' | b'+' | b'.' | b'e' | b'E' | b'0'..=b'9')) {
+                while matches!(
+                    self.peek(),
+                    Some(b'-' | b'+' | b'.' | b'e' | b'E' | b'0'..=b'9')
+                ) {
                     self.pos += 1;
                 }
                 let s = self.s;
@@ -327,7 +335,12 @@ mod tests {
     fn flat_events() {
         let t = table(&["Image", "EventID", "tags", "Hashes"]);
         let mut e = Event::new(t.len());
-        read(r#"{"Image":"C:\\Windows\\cmd.exe","EventID":1,"tags":["a","b"],"x":{"y":null}}"#, &t, &mut e).unwrap();
+        read(
+            r#"{"Image":"C:\\Windows\\cmd.exe","EventID":1,"tags":["a","b"],"x":{"y":null}}"#,
+            &t,
+            &mut e,
+        )
+        .unwrap();
         assert_eq!(values(&t, &e, "Image"), vec![r"C:\Windows\cmd.exe"]);
         assert_eq!(values(&t, &e, "EventID"), vec!["1"]);
         assert_eq!(values(&t, &e, "tags"), vec!["a", "b"]);
@@ -336,7 +349,13 @@ mod tests {
 
     #[test]
     fn nested_evtx_events() {
-        let t = table(&["EventID", "Channel", "Provider_Name", "TaskName", "Event.System.Computer"]);
+        let t = table(&[
+            "EventID",
+            "Channel",
+            "Provider_Name",
+            "TaskName",
+            "Event.System.Computer",
+        ]);
         let mut e = Event::new(t.len());
         let json = r##"{"Event":{"System":{"Provider":{"#attributes":{"Name":"Microsoft-Windows-Security-Auditing"}},
             "EventID":{"#attributes":{"Qualifiers":0},"#text":4701},"Channel":"Security","Computer":"pc"},
@@ -344,7 +363,10 @@ mod tests {
         read(json, &t, &mut e).unwrap();
         assert_eq!(values(&t, &e, "EventID"), vec!["4701"]);
         assert_eq!(values(&t, &e, "Channel"), vec!["Security"]);
-        assert_eq!(values(&t, &e, "Provider_Name"), vec!["Microsoft-Windows-Security-Auditing"]);
+        assert_eq!(
+            values(&t, &e, "Provider_Name"),
+            vec!["Microsoft-Windows-Security-Auditing"]
+        );
         assert_eq!(values(&t, &e, "TaskName"), vec![r"\Microsoft\X"]);
         assert_eq!(values(&t, &e, "Event.System.Computer"), vec!["pc"]);
     }
@@ -357,7 +379,14 @@ mod tests {
         assert_eq!(values(&t, &e, "a"), vec!["é\n😀"]);
         assert!(read(r#"{"a":"#, &t, &mut e).is_err());
         assert!(read("[1]", &t, &mut e).is_err());
-        assert!(read(&format!("{{\"a\":{}1{}}}", "[".repeat(10_000), "]".repeat(10_000)), &t, &mut e).is_err());
+        assert!(
+            read(
+                &format!("{{\"a\":{}1{}}}", "[".repeat(10_000), "]".repeat(10_000)),
+                &t,
+                &mut e
+            )
+            .is_err()
+        );
         assert!(read(r#"{"a":1} x"#, &t, &mut e).is_err());
     }
 }

@@ -25,7 +25,11 @@ pub enum Matcher {
     Null,
     Exists,
     Cidr(IpNet),
-    FieldRef { other: u32, shape: RefShape, cased: bool },
+    FieldRef {
+        other: u32,
+        shape: RefShape,
+        cased: bool,
+    },
     TimePart(TimePart, NumOp, i64),
 }
 
@@ -43,17 +47,35 @@ impl Matcher {
             Matcher::Null => event.field(f).all(|v| v.kind == Kind::Null),
             Matcher::Exists => event.has(f),
             Matcher::Str(m) => event.field(f).any(|v| m.matches_value(event, v)),
-            Matcher::Regex(re) => event.field(f).any(|v| v.is_scalar() && re.is_match(event.text(v))),
-            Matcher::Num(op, n) => event.field(f).any(|v| parse_num(event, v).is_some_and(|x| compare(x, *op, *n))),
+            Matcher::Regex(re) => event
+                .field(f)
+                .any(|v| v.is_scalar() && re.is_match(event.text(v))),
+            Matcher::Num(op, n) => event
+                .field(f)
+                .any(|v| parse_num(event, v).is_some_and(|x| compare(x, *op, *n))),
             Matcher::Bool(b) => event.field(f).any(|v| match v.kind {
                 Kind::Bool(x) => x == *b,
-                Kind::Str => event.text(v).trim().eq_ignore_ascii_case(if *b { "true" } else { "false" }),
+                Kind::Str => {
+                    event
+                        .text(v)
+                        .trim()
+                        .eq_ignore_ascii_case(if *b { "true" } else { "false" })
+                }
                 _ => false,
             }),
             Matcher::Cidr(net) => event.field(f).any(|v| {
-                v.kind == Kind::Str && event.text(v).trim().parse::<std::net::IpAddr>().is_ok_and(|ip| net.contains(&ip))
+                v.kind == Kind::Str
+                    && event
+                        .text(v)
+                        .trim()
+                        .parse::<std::net::IpAddr>()
+                        .is_ok_and(|ip| net.contains(&ip))
             }),
-            Matcher::FieldRef { other, shape, cased } => event.field(f).any(|a| {
+            Matcher::FieldRef {
+                other,
+                shape,
+                cased,
+            } => event.field(f).any(|a| {
                 a.is_scalar()
                     && event.field(*other).any(|b| {
                         b.is_scalar() && {
@@ -73,7 +95,8 @@ impl Matcher {
             }),
             Matcher::TimePart(part, op, n) => event.field(f).any(|v| {
                 v.kind == Kind::Str
-                    && time_part(event.text(v), *part).is_some_and(|x| compare(Num::Int(x), *op, Num::Int(*n)))
+                    && time_part(event.text(v), *part)
+                        .is_some_and(|x| compare(Num::Int(x), *op, Num::Int(*n)))
             }),
         }
     }
@@ -104,15 +127,24 @@ pub fn parse_num_text(text: &str) -> Option<Num> {
         Some(d) => (true, d),
         None => (false, t),
     };
-    if let Some(hex) = digits.strip_prefix("0x").or_else(|| digits.strip_prefix("0X")) {
+    if let Some(hex) = digits
+        .strip_prefix("0x")
+        .or_else(|| digits.strip_prefix("0X"))
+    {
         let v = i64::from_str_radix(hex, 16)
             .ok()
             .or_else(|| u64::from_str_radix(hex, 16).ok().map(|u| u as i64))?;
         return Some(Num::Int(if neg { -v } else { v }));
     }
-    let looks_numeric = t.bytes().all(|b| b.is_ascii_digit() || matches!(b, b'-' | b'+' | b'.' | b'e' | b'E'));
+    let looks_numeric = t
+        .bytes()
+        .all(|b| b.is_ascii_digit() || matches!(b, b'-' | b'+' | b'.' | b'e' | b'E'));
     if looks_numeric {
-        return t.parse::<f64>().ok().filter(|f| f.is_finite()).map(Num::Float);
+        return t
+            .parse::<f64>()
+            .ok()
+            .filter(|f| f.is_finite())
+            .map(Num::Float);
     }
     None
 }
@@ -163,7 +195,11 @@ pub fn time_part(text: &str, part: TimePart) -> Option<i64> {
             if b.len() < 16 || !matches!(b[10], b'T' | b't' | b' ') || b[13] != b':' {
                 return None;
             }
-            Some(if part == TimePart::Hour { num(11..13)? } else { num(14..16)? })
+            Some(if part == TimePart::Hour {
+                num(11..13)?
+            } else {
+                num(14..16)?
+            })
         }
     }
 }
@@ -202,20 +238,29 @@ impl StrMatcher {
     /// Compile a string match. Placeholders must have been resolved by a pipeline.
     pub fn new(m: &StrMatch) -> Result<StrMatcher, String> {
         if m.has_placeholders() {
-            return Err("the rule has an unresolved placeholder (`expand`); resolve it with a pipeline".into());
+            return Err(
+                "the rule has an unresolved placeholder (`expand`); resolve it with a pipeline"
+                    .into(),
+            );
         }
         let fold = |s: &str| if m.cased { s.to_string() } else { lowercase(s) };
         let kind = match m.shape() {
             Shape::Exact(s) => StrKind::Exact(fold(s)),
             Shape::Prefix(s) => StrKind::Prefix(fold(s)),
             Shape::Suffix(s) => StrKind::Suffix(fold(s)),
-            Shape::Contains(s) => StrKind::Contains(Box::new(Finder::new(fold(s).as_bytes()).into_owned())),
+            Shape::Contains(s) => {
+                StrKind::Contains(Box::new(Finder::new(fold(s).as_bytes()).into_owned()))
+            }
             Shape::Glob => {
                 let mut segments = vec![Vec::new()];
                 for p in &m.pieces {
                     match p {
-                        Piece::Lit(s) => segments.last_mut().map_or((), |seg| seg.push(Tok::Lit(fold(s)))),
-                        Piece::AnyChar => segments.last_mut().map_or((), |seg| seg.push(Tok::AnyChar)),
+                        Piece::Lit(s) => segments
+                            .last_mut()
+                            .map_or((), |seg| seg.push(Tok::Lit(fold(s)))),
+                        Piece::AnyChar => {
+                            segments.last_mut().map_or((), |seg| seg.push(Tok::AnyChar))
+                        }
                         Piece::AnyStr => segments.push(Vec::new()),
                         Piece::Placeholder(_) => {}
                     }
@@ -227,14 +272,21 @@ impl StrMatcher {
                 })
             }
         };
-        Ok(StrMatcher { cased: m.cased, kind })
+        Ok(StrMatcher {
+            cased: m.cased,
+            kind,
+        })
     }
 
     fn matches_value(&self, event: &Event, v: &Value) -> bool {
         if !v.is_scalar() {
             return false;
         }
-        let text = if self.cased { event.text(v) } else { event.lower(v) };
+        let text = if self.cased {
+            event.text(v)
+        } else {
+            event.lower(v)
+        };
         self.matches(text)
     }
 
@@ -264,7 +316,9 @@ impl Glob {
             if last && self.anchor_end {
                 // Fixed char width: the segment must end exactly at the end of the text.
                 let width = seg_chars(seg);
-                let Some(start) = nth_char_from_end(s, width) else { return false };
+                let Some(start) = nth_char_from_end(s, width) else {
+                    return false;
+                };
                 if start < pos || (first && self.anchor_start && start != 0) {
                     return false;
                 }
@@ -349,7 +403,13 @@ mod tests {
     use crate::ir::pattern;
 
     fn m(sigma: &str, start: bool, end: bool) -> StrMatcher {
-        StrMatcher::new(&StrMatch::new(pattern::parse(sigma, false), start, end, false)).unwrap()
+        StrMatcher::new(&StrMatch::new(
+            pattern::parse(sigma, false),
+            start,
+            end,
+            false,
+        ))
+        .unwrap()
     }
 
     #[test]
@@ -373,7 +433,10 @@ mod tests {
         assert_eq!(parse_num_text(" 42 "), Some(Num::Int(42)));
         assert_eq!(parse_num_text("4.5"), Some(Num::Float(4.5)));
         assert_eq!(parse_num_text("abc"), None);
-        assert_eq!(time_part("2020-06-10T02:50:56.537Z", TimePart::Hour), Some(2));
+        assert_eq!(
+            time_part("2020-06-10T02:50:56.537Z", TimePart::Hour),
+            Some(2)
+        );
         assert_eq!(time_part("2020-06-09 22:50:54", TimePart::Minute), Some(50));
         assert_eq!(time_part("2021-01-03", TimePart::Week), Some(53));
     }

@@ -72,10 +72,13 @@ impl Router {
     fn candidates(&self, event: &Event, out: &mut Vec<u32>) {
         out.clear();
         out.extend_from_slice(&self.always);
-        let id = self.id_field.and_then(|f| event.field(f).next()).and_then(|v| match parse_num_text(event.text(v)) {
-            Some(Num::Int(i)) => Some(i),
-            _ => None,
-        });
+        let id =
+            self.id_field
+                .and_then(|f| event.field(f).next())
+                .and_then(|v| match parse_num_text(event.text(v)) {
+                    Some(Num::Int(i)) => Some(i),
+                    _ => None,
+                });
         if let Some(id) = id
             && let Some(rules) = self.by_id.get(&id)
         {
@@ -106,7 +109,11 @@ impl Vm {
             matchers.push(compile_test(&program, &t.test)?);
         }
         let router = Router::new(&program);
-        Ok(Vm { program, matchers, router })
+        Ok(Vm {
+            program,
+            matchers,
+            router,
+        })
     }
 
     /// The indices of the rules that may match `event` (all others cannot), in rule order.
@@ -166,7 +173,10 @@ fn compile_test(program: &Program, test: &Test) -> Result<Matcher, String> {
         Test::Exists => Matcher::Exists,
         Test::Cidr(net) => Matcher::Cidr(*net),
         Test::FieldRef(r) => Matcher::FieldRef {
-            other: program.fields.get(&r.other).ok_or("field reference to an unknown field")?,
+            other: program
+                .fields
+                .get(&r.other)
+                .ok_or("field reference to an unknown field")?,
             shape: r.shape,
             cased: r.cased,
         },
