@@ -272,9 +272,12 @@ fn match_event(
     for &r in s.candidates.iter() {
         let r = r as usize;
         if vm.matches(r, event) {
-            let timestamp = time_fields
-                .iter()
-                .find_map(|&f| event.field(f).next().map(|v| event.text(v).to_string()));
+            let timestamp = time_fields.iter().find_map(|&f| {
+                event
+                    .field(f)
+                    .find(|v| v.is_scalar())
+                    .map(|v| event.text(v).to_string())
+            });
             let captured = opts
                 .capture
                 .iter()

@@ -278,7 +278,9 @@ impl Reader<'_, '_> {
             }
         };
         event.push(direct, kind, text);
-        if depth >= 3 && self.key(0) == "Event" {
+        // An object under `Event.System` is usually a `#text` holder (`EventID`); its short name
+        // stands for the text, so the object itself is not a value of it.
+        if depth >= 3 && kind != Kind::Object && self.key(0) == "Event" {
             let mut name = std::mem::take(&mut self.sc.name);
             let keys: Vec<&str> = (0..depth).map(|i| self.key(i)).collect();
             if short_name(&keys, &mut name)

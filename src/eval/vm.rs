@@ -72,19 +72,22 @@ impl Router {
     fn candidates(&self, event: &Event, out: &mut Vec<u32>) {
         out.clear();
         out.extend_from_slice(&self.always);
-        let id =
-            self.id_field
-                .and_then(|f| event.field(f).next())
-                .and_then(|v| match parse_num_text(event.text(v)) {
-                    Some(Num::Int(i)) => Some(i),
-                    _ => None,
-                });
+        let id = self
+            .id_field
+            .and_then(|f| event.field(f).find(|v| v.is_scalar()))
+            .and_then(|v| match parse_num_text(event.text(v)) {
+                Some(Num::Int(i)) => Some(i),
+                _ => None,
+            });
         if let Some(id) = id
             && let Some(rules) = self.by_id.get(&id)
         {
             out.extend_from_slice(rules);
         }
-        match self.channel_field.and_then(|f| event.field(f).next()) {
+        match self
+            .channel_field
+            .and_then(|f| event.field(f).find(|v| v.is_scalar()))
+        {
             Some(v) => {
                 if let Some(routes) = self.channels.get(event.lower(v)) {
                     out.extend_from_slice(&routes.any_id);

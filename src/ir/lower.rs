@@ -112,11 +112,17 @@ fn lower_condition(
                 .filter(|n| of_matches(&pattern.node, n))
                 .collect();
             if matched.is_empty() {
+                let help = if pattern.node.contains('?') {
+                    "patterns take `*` only; `?` is not a wildcard in conditions".to_string()
+                } else {
+                    format!("defined search identifiers: {}", names.join(", "))
+                };
                 cx.error(
                     Code::EmptyPattern,
                     pattern.span,
                     format!("`{}` matches no search identifier", pattern.node),
-                );
+                )
+                .help = Some(help);
                 return None;
             }
             let mut exprs = Vec::with_capacity(matched.len());

@@ -167,7 +167,17 @@ fn item(p: &mut P, indent: usize, i: &FieldItem) {
         .field
         .as_ref()
         .map_or("<keywords>".to_string(), |f| f.node.clone());
-    let mods: Vec<&str> = i.modifiers.iter().map(|m| m.node.name()).collect();
+    // As written (`wide` stays `wide`), read back from the source.
+    let mods: Vec<&str> = i
+        .modifiers
+        .iter()
+        .map(|m| {
+            p.file
+                .text
+                .get(m.span.start as usize..m.span.end as usize)
+                .unwrap_or(m.node.name())
+        })
+        .collect();
     let mods = if mods.is_empty() {
         String::new()
     } else {

@@ -108,6 +108,7 @@ pub fn parse_document(file: &Arc<SourceFile>, index: usize, node: &Node) -> Pars
         diagnostics: Vec::new(),
     };
     if node.as_map().is_none() {
+        parsed.kind = "unknown";
         cx.error(
             Code::UnknownDocument,
             node.span,
