@@ -10,6 +10,7 @@ use rayon::prelude::*;
 use super::event::Event;
 use super::input::{self, Item, ReadError};
 use super::json;
+use super::prefilter::Cache;
 use super::vm::Vm;
 use crate::bytecode::Program;
 use crate::bytecode::compile::Compiler;
@@ -191,6 +192,7 @@ struct Scratch {
     event: Event,
     json: json::Scratch,
     candidates: Vec<u32>,
+    cache: Cache,
 }
 
 fn flush(
@@ -214,6 +216,7 @@ fn flush(
                 event: Event::new(fields.len()),
                 json: json::Scratch::default(),
                 candidates: Vec::new(),
+                cache: Cache::default(),
             },
             |s, (start, end, source, index)| {
                 let line = &text[*start..*end];
@@ -269,9 +272,10 @@ fn match_event(
     let mut out = Vec::new();
     let event = &s.event;
     vm.candidates(event, &mut s.candidates);
+    s.cache.reset();
     for &r in s.candidates.iter() {
         let r = r as usize;
-        if vm.matches(r, event) {
+        if vm.matches_with(r, event, &mut s.cache) {
             let timestamp = time_fields.iter().find_map(|&f| {
                 event
                     .field(f)

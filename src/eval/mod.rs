@@ -11,4 +11,5 @@ pub mod event;
 pub mod input;
 pub mod json;
 pub mod matcher;
+pub mod prefilter;
 pub mod vm;

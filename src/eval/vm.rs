@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use super::engine::WINDOWS_MARK;
 use super::event::Event;
 use super::matcher::{Matcher, Num, StrMatcher, parse_num_text};
+use super::prefilter::{Cache, Prefilter};
 use crate::bytecode::ChannelKey;
 use crate::bytecode::guard::EVENT_ID;
 use crate::bytecode::{Instr, Program};
@@ -15,6 +16,7 @@ pub struct Vm {
     pub program: Program,
     matchers: Vec<Matcher>,
     router: Router,
+    prefilter: Prefilter,
 }
 
 /// Rules indexed by their routing guards (see `bytecode::guard`).
@@ -112,10 +114,12 @@ impl Vm {
             matchers.push(compile_test(&program, &t.test)?);
         }
         let router = Router::new(&program);
+        let prefilter = Prefilter::new(&program);
         Ok(Vm {
             program,
             matchers,
             router,
+            prefilter,
         })
     }
 
@@ -126,6 +130,13 @@ impl Vm {
 
     /// Run rule `r`'s code on `event`.
     pub fn matches(&self, r: usize, event: &Event) -> bool {
+        let mut cache = Cache::default();
+        cache.reset();
+        self.matches_with(r, event, &mut cache)
+    }
+
+    /// [`Vm::matches`] with a per-thread cache; call `cache.reset()` before each new event.
+    pub fn matches_with(&self, r: usize, event: &Event, cache: &mut Cache) -> bool {
         let Some(rule) = self.program.rules.get(r) else {
             return false;
         };
@@ -136,8 +147,20 @@ impl Vm {
             pc += 1;
             match instr {
                 Instr::Test(t) => {
-                    let def = &self.program.tests[t as usize];
-                    reg = self.matchers[t as usize].test(event, def.field);
+                    reg = match cache.recall(t) {
+                        Some(b) => b,
+                        None => {
+                            let b = match self.prefilter.answer(t, event, cache) {
+                                Some(b) => b,
+                                None => {
+                                    let def = &self.program.tests[t as usize];
+                                    self.matchers[t as usize].test(event, def.field)
+                                }
+                            };
+                            cache.remember(t, b, self.matchers.len());
+                            b
+                        }
+                    };
                 }
                 Instr::Const(b) => reg = b,
                 Instr::Not => reg = !reg,

@@ -1,0 +1,149 @@
+//! The cross-rule literal index: for each field, one Aho-Corasick automaton over the
+//! (lowercase) literals of every case-insensitive `contains` test on that field, across all
+//! rules. An event's field is scanned once, the first time any such test asks, and each test
+//! then reads one bit instead of running its own substring search. Exact, prefix and suffix
+//! tests are single comparisons already and are not indexed.
+
+use aho_corasick::{AhoCorasick, MatchKind};
+
+use super::event::Event;
+use crate::bytecode::Program;
+use crate::ir::Test;
+use crate::ir::pred::Shape;
+
+/// Which bit of which field's scan answers a test.
+#[derive(Debug, Clone, Copy)]
+struct Slot {
+    field: u32,
+    pattern: u32,
+}
+
+pub(crate) struct Prefilter {
+    /// Per field id: the automaton over that field's literals.
+    automata: Vec<Option<AhoCorasick>>,
+    /// Per test id: its slot, when the test is an indexed `contains`.
+    slots: Vec<Option<Slot>>,
+}
+
+/// Per-thread memory for the current event: which fields were scanned and what was found, and
+/// the result of every test already run (rules share tests, so each runs once per event).
+#[derive(Default)]
+pub struct Cache {
+    generation: u32,
+    scanned: Vec<u32>,
+    bits: Vec<Vec<u64>>,
+    /// Per test id: the generation its result was computed in, and the result.
+    memo: Vec<(u32, bool)>,
+}
+
+impl Cache {
+    /// Forget the previous event (O(1)).
+    pub fn reset(&mut self) {
+        self.generation = self.generation.wrapping_add(1);
+        if self.generation == 0 {
+            self.scanned.iter_mut().for_each(|g| *g = 0);
+            self.memo.iter_mut().for_each(|m| m.0 = 0);
+            self.generation = 1;
+        }
+    }
+
+    /// The result of test `t` for this event, if already computed.
+    pub(crate) fn recall(&self, t: u32) -> Option<bool> {
+        self.memo
+            .get(t as usize)
+            .and_then(|&(g, v)| (g == self.generation).then_some(v))
+    }
+
+    pub(crate) fn remember(&mut self, t: u32, v: bool, tests: usize) {
+        if self.memo.len() < tests {
+            self.memo.resize(tests, (0, false));
+        }
+        if let Some(m) = self.memo.get_mut(t as usize) {
+            *m = (self.generation, v);
+        }
+    }
+}
+
+impl Prefilter {
+    pub(crate) fn new(program: &Program) -> Prefilter {
+        let nfields = program.fields.len();
+        let mut literals: Vec<Vec<String>> = vec![Vec::new(); nfields];
+        let mut slots = Vec::with_capacity(program.tests.len());
+        for t in &program.tests {
+            let slot = match (&t.test, t.field) {
+                (Test::Str(m), Some(f)) if !m.cased && !m.has_placeholders() => match m.shape() {
+                    Shape::Contains(lit) if !lit.is_empty() => {
+                        let lits = &mut literals[f as usize];
+                        let lower = super::event::lowercase(lit);
+                        let pattern = match lits.iter().position(|l| *l == lower) {
+                            Some(p) => p,
+                            None => {
+                                lits.push(lower);
+                                lits.len() - 1
+                            }
+                        };
+                        Some(Slot {
+                            field: f,
+                            pattern: pattern as u32,
+                        })
+                    }
+                    _ => None,
+                },
+                _ => None,
+            };
+            slots.push(slot);
+        }
+        let automata = literals
+            .iter()
+            .map(|lits| {
+                // A field with one or two literals is searched as fast directly.
+                (lits.len() > 2)
+                    .then(|| {
+                        AhoCorasick::builder()
+                            .match_kind(MatchKind::Standard)
+                            .build(lits)
+                            .ok()
+                    })
+                    .flatten()
+            })
+            .collect::<Vec<_>>();
+        // Tests on fields without an automaton keep their own search.
+        for s in &mut slots {
+            if s.is_some_and(|slot| automata[slot.field as usize].is_none()) {
+                *s = None;
+            }
+        }
+        Prefilter { automata, slots }
+    }
+
+    /// The answer of test `t` from the index, or `None` when the test is not indexed.
+    pub(crate) fn answer(&self, t: u32, event: &Event, cache: &mut Cache) -> Option<bool> {
+        let slot = (*self.slots.get(t as usize)?)?;
+        let f = slot.field as usize;
+        if cache.scanned.len() <= f {
+            cache.scanned.resize(f + 1, 0);
+            cache.bits.resize_with(f + 1, Vec::new);
+        }
+        if cache.scanned[f] != cache.generation {
+            cache.scanned[f] = cache.generation;
+            let ac = self.automata[f].as_ref()?;
+            let bits = &mut cache.bits[f];
+            bits.clear();
+            bits.resize(ac.patterns_len().div_ceil(64), 0);
+            for v in event.field(slot.field) {
+                if v.is_scalar() {
+                    for m in ac.find_overlapping_iter(event.lower(v)) {
+                        let p = m.pattern().as_usize();
+                        bits[p / 64] |= 1 << (p % 64);
+                    }
+                }
+            }
+        }
+        let p = slot.pattern as usize;
+        Some(
+            cache.bits[f]
+                .get(p / 64)
+                .is_some_and(|w| w & (1 << (p % 64)) != 0),
+        )
+    }
+}
