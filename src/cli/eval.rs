@@ -7,10 +7,11 @@ use std::time::Instant;
 use super::check::report_to_stderr;
 use crate::bytecode::{Program, codec};
 use crate::diagnostic::{Code, Diagnostic};
+use crate::eval::correlate::{self, Correlating, Correlator, Report, ReportSink};
 use crate::eval::engine::{self, Match, Options, Sink};
 use crate::eval::input::ReadError;
 use crate::eval::vm::Vm;
-use crate::load;
+use crate::load::{self, Item};
 use crate::pipeline::{self, Pipelines};
 
 /// The routing used when no `-p` is given: Windows log sources as Sysmon and Windows event logs
@@ -50,15 +51,8 @@ pub(crate) fn build_vm(
     rules: &[String],
     pipelines: &[String],
 ) -> Result<(Vm, bool), Vec<Diagnostic>> {
-    if let [one] = rules
-        && let Ok(bytes) = std::fs::read(one)
-        && bytes.starts_with(codec::MAGIC)
-    {
-        let program = codec::decode(&bytes)
-            .map_err(|e| vec![Diagnostic::error(Code::Io, format!("{one}: {e}"))])?;
-        return engine::vm(program)
-            .map(|vm| (vm, false))
-            .map_err(|d| vec![d]);
+    if let Some(vm) = read_bytecode(rules) {
+        return vm.map(|vm| (vm, false));
     }
     let set = load::load(&super::inputs(rules));
     let mut diags: Vec<Diagnostic> = set
@@ -78,6 +72,85 @@ pub(crate) fn build_vm(
         .map_err(|d| vec![d])
 }
 
+/// A single bytecode file given as `--rules`, as a VM; `None` when the rules are YAML.
+fn read_bytecode(rules: &[String]) -> Option<Result<Vm, Vec<Diagnostic>>> {
+    let [one] = rules else {
+        return None;
+    };
+    let bytes = std::fs::read(one).ok()?;
+    if !bytes.starts_with(codec::MAGIC) {
+        return None;
+    }
+    Some(
+        codec::decode(&bytes)
+            .map_err(|e| vec![Diagnostic::error(Code::Io, format!("{one}: {e}"))])
+            .and_then(|program| engine::vm(program).map_err(|d| vec![d])),
+    )
+}
+
+/// What `sigc eval` runs: the VM, the correlations over its matches, and whether loading
+/// failed somewhere.
+pub(crate) struct Loaded {
+    vm: Vm,
+    correlator: Correlator,
+    failed: bool,
+}
+
+/// [`build_vm`] plus correlations: their fields are mapped through the same routes and
+/// compiled in so every match captures them. (A bytecode file holds no correlations.)
+pub(crate) fn build_eval(
+    rules: &[String],
+    pipelines: &[String],
+) -> Result<Loaded, Vec<Diagnostic>> {
+    if let Some(vm) = read_bytecode(rules) {
+        return vm.map(|vm| Loaded {
+            vm,
+            correlator: Correlator::default(),
+            failed: false,
+        });
+    }
+    let set = load::load(&super::inputs(rules));
+    let mut diags: Vec<Diagnostic> = set
+        .docs
+        .iter()
+        .flat_map(|d| d.diagnostics.iter().cloned())
+        .collect();
+    let failed = set.has_errors();
+    let variants = routes(pipelines).map_err(|d| vec![d])?;
+    let (docs, rules): (Vec<usize>, Vec<_>) = set
+        .docs
+        .iter()
+        .enumerate()
+        .filter_map(|(i, d)| match &d.item {
+            Some(Item::Rule(r)) => Some((i, r.clone())),
+            _ => None,
+        })
+        .unzip();
+    let (plan, plan_problems) = correlate::plan(&set, &variants);
+    let extra = if plan.is_empty() {
+        Vec::new()
+    } else {
+        plan.fields()
+    };
+    let (program, problems, compiled) = engine::compile_with(&rules, &variants, &extra);
+    let failed = failed || problems.iter().any(Diagnostic::is_error);
+    diags.extend(problems);
+    diags.extend(plan_problems);
+    let rule_docs = compiled
+        .iter()
+        .filter_map(|&i| docs.get(i).copied())
+        .collect();
+    let (correlator, skipped) = Correlator::new(plan, &program.fields, rule_docs, &set);
+    diags.extend(skipped);
+    report_to_stderr(&diags);
+    let vm = engine::vm(program).map_err(|d| vec![d])?;
+    Ok(Loaded {
+        vm,
+        correlator,
+        failed,
+    })
+}
+
 pub(crate) fn routes(pipelines: &[String]) -> Result<Vec<Pipelines>, Diagnostic> {
     if !pipelines.is_empty() {
         return Ok(vec![pipeline::resolve_all(pipelines)?]);
@@ -94,6 +167,12 @@ struct JsonSink<'a> {
     out: Box<dyn Write + Send + 'a>,
     program: &'a Program,
     progress: Option<indicatif::ProgressBar>,
+}
+
+impl ReportSink for JsonSink<'_> {
+    fn on_report(&mut self, r: &Report) {
+        let _ = writeln!(self.out, "{}", report_json(r));
+    }
 }
 
 impl Sink for JsonSink<'_> {
@@ -136,8 +215,50 @@ pub(crate) fn match_json(program: &Program, m: &Match) -> serde_json::Value {
     v
 }
 
+/// A correlation report as a JSON line (fields described in [`crate::eval::correlate`]).
+pub(crate) fn report_json(r: &Report) -> serde_json::Value {
+    let m = &r.meta;
+    let group: serde_json::Map<String, serde_json::Value> = r
+        .group
+        .iter()
+        .map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone())))
+        .collect();
+    // Counts and integral sums print as integers, as they are.
+    let value = if r.value.fract() == 0.0 && r.value.abs() < 9.0e15 {
+        serde_json::json!(r.value as i64)
+    } else {
+        serde_json::json!(r.value)
+    };
+    let mut v = serde_json::json!({
+        "rule_id": m.id.clone().unwrap_or_default(),
+        "title": m.title,
+        "level": m.level.clone().unwrap_or_default(),
+        "tags": m.tags,
+        "correlation": m.kind.name(),
+        "group": group,
+        "window_start": r.window_start(),
+        "window_end": r.window_end(),
+        "timespan": m.timespan,
+        "value": value,
+        "events": r.events,
+        "timestamp": r.window_end(),
+        "source": &*r.source,
+        "record": r.record,
+    });
+    if m.kind.is_temporal()
+        && let Some(obj) = v.as_object_mut()
+    {
+        obj.insert("rules_fired".into(), serde_json::json!(r.fired));
+    }
+    v
+}
+
 pub(crate) fn run(args: &Args) -> u8 {
-    let (vm, mut failed) = match build_vm(&args.rules, &args.pipelines) {
+    let Loaded {
+        vm,
+        correlator,
+        mut failed,
+    } = match build_eval(&args.rules, &args.pipelines) {
         Ok(v) => v,
         Err(diags) => {
             report_to_stderr(&diags);
@@ -166,13 +287,16 @@ pub(crate) fn run(args: &Args) -> u8 {
     let opts = Options {
         keep_event: args.with_event,
         batch: 4096,
-        capture: Vec::new(),
+        capture: correlator.capture().to_vec(),
     };
     let started = Instant::now();
-    let mut sink = JsonSink {
-        out,
-        program: &vm.program,
-        progress,
+    let mut sink = Correlating {
+        correlator,
+        inner: JsonSink {
+            out,
+            program: &vm.program,
+            progress,
+        },
     };
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(args.threads.unwrap_or(0))
@@ -182,11 +306,11 @@ pub(crate) fn run(args: &Args) -> u8 {
         Err(_) => engine::run(&vm, &inputs, &opts, &mut sink),
     };
     let elapsed = started.elapsed().as_secs_f64();
-    if let Some(p) = &sink.progress {
+    if let Some(p) = &sink.inner.progress {
         p.finish_and_clear();
     }
-    let _ = sink.out.flush();
-    drop(sink);
+    let _ = sink.inner.out.flush();
+    let correlator = sink.correlator;
     // Summary: rules that fired, most hits first (ties by rule order).
     let mut fired: Vec<(usize, u64)> = stats
         .hits
@@ -211,6 +335,7 @@ pub(crate) fn run(args: &Args) -> u8 {
         vm.program.rules.len(),
         stats.errors
     );
+    correlation_summary(&mut err, &correlator);
     if args.stats {
         let _ = writeln!(
             err,
@@ -222,4 +347,49 @@ pub(crate) fn run(args: &Args) -> u8 {
     }
     failed |= stats.errors > 0;
     u8::from(failed)
+}
+
+/// Reports per correlation, and the matches that could take no part in correlations.
+fn correlation_summary(err: &mut dyn Write, c: &Correlator) {
+    if c.is_empty() {
+        return;
+    }
+    let mut total = 0;
+    let mut reported = 0;
+    let mut all = 0;
+    for (meta, n) in c.report_counts() {
+        all += 1;
+        if n > 0 {
+            total += n;
+            reported += 1;
+            let level = meta.level.as_deref().unwrap_or("");
+            let _ = writeln!(err, "{n:>8}  {level:<9} {} (correlation)", meta.title);
+        }
+    }
+    let _ = writeln!(
+        err,
+        "{total} correlation reports from {reported} of {all} correlations"
+    );
+    if let (n, Some((source, record))) = c.untimed()
+        && n > 0
+    {
+        let _ = writeln!(
+            err,
+            "warning: {n} matches of correlated rules have no readable timestamp (first: {source}:{record}); they took no part in correlations"
+        );
+    }
+    if c.late() > 0 {
+        let _ = writeln!(
+            err,
+            "warning: {} correlation hits came more than a timespan out of time order and were dropped",
+            c.late()
+        );
+    }
+    if c.ungrouped() > 0 {
+        let _ = writeln!(
+            err,
+            "note: {} correlation hits lacked a group-by field and were not counted",
+            c.ungrouped()
+        );
+    }
 }

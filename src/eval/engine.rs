@@ -42,13 +42,26 @@ pub const WINDOWS_MARK: &str = "Channel";
 /// any other product runs on its detection alone, but never on Windows events (which carry a
 /// `Channel`), so Zeek or Cisco rules stay quiet on Windows data and still work on their own.
 pub fn compile(rules: &[Arc<RuleIr>], variants: &[Pipelines]) -> (Program, Vec<Diagnostic>) {
+    let (program, problems, _) = compile_with(rules, variants, &[]);
+    (program, problems)
+}
+
+/// [`compile`], also interning `extra_fields` (fields correlations group or aggregate by, which
+/// no rule may test but every match must capture), and returning for each program rule the
+/// index in `rules` it came from.
+pub fn compile_with(
+    rules: &[Arc<RuleIr>],
+    variants: &[Pipelines],
+    extra_fields: &[String],
+) -> (Program, Vec<Diagnostic>, Vec<usize>) {
     let mut c = Compiler::new();
+    let mut compiled = Vec::with_capacity(rules.len());
     let mut problems = Vec::new();
     let not_windows = Expr::not(Expr::pred(Pred {
         field: Some(WINDOWS_MARK.into()),
         test: Test::Exists,
     }));
-    for rule in rules {
+    for (index, rule) in rules.iter().enumerate() {
         let mut claimed = Vec::new();
         let mut failed = None;
         for v in variants {
@@ -84,6 +97,7 @@ pub fn compile(rules: &[Arc<RuleIr>], variants: &[Pipelines]) -> (Program, Vec<D
             }
         }
         c.add_rule(rule, &Expr::or(claimed));
+        compiled.push(index);
     }
     for f in TIME_FIELDS
         .iter()
@@ -91,7 +105,10 @@ pub fn compile(rules: &[Arc<RuleIr>], variants: &[Pipelines]) -> (Program, Vec<D
     {
         c.intern_field(f);
     }
-    (c.finish(), problems)
+    for f in extra_fields {
+        c.intern_field(f);
+    }
+    (c.finish(), problems, compiled)
 }
 
 /// A match: rule index into the program, and the record it matched.

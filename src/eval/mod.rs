@@ -5,7 +5,9 @@
 //! - [`json`]: JSON lines → events, in one pass.
 //! - [`matcher`]: what each IR test means on an event.
 //! - [`vm`]: runs a rule's bytecode.
+//! - [`correlate`]: correlation rules over the matches, on event time.
 
+pub mod correlate;
 pub mod engine;
 pub mod event;
 pub mod input;
