@@ -65,9 +65,10 @@
 //! Each group keeps the hits of one timespan behind its newest hit, in time order, with a
 //! running aggregate. A hit that arrives out of order but within that timespan is put in its
 //! place; its own window and the newest window are judged. A hit older than its group's newest
-//! by more than the timespan is dropped and counted as late. A group with no hit within a
-//! timespan of the newest time the correlation has seen is forgotten, with its last report
-//! time, so memory follows the hits of the last timespan or two, not the length of the stream.
+//! by more than the timespan is dropped and counted as late. Once per timespan of event time
+//! (at least a second), groups with no hit within a timespan of the newest time the correlation
+//! has seen are forgotten, with their last report time; so memory follows the hits of the last
+//! timespan or two, not the length of the stream.
 //! Inputs are read one after another, so a correlation across two files only sees their hits
 //! together within that tolerance: merge inputs by time to correlate across them.
 //!
@@ -81,10 +82,12 @@
 //! # Output
 //! `sigc eval` prints a report as one JSON line: `rule_id`, `title`, `level`, `tags` of the
 //! correlation, `correlation` (its type), `group` (group-by name → value), `window_start` (the
-//! earliest hit counted) and `window_end` (the hit that completed the window) in RFC 3339 UTC,
-//! `timespan`, `value` (the measured quantity above; for a boolean condition, the number of
-//! referenced rules that fired), `events` (hits in the window), `rules_fired` for the temporal
-//! types, and `timestamp`, `source`, `record` of the hit that completed it.
+//! earliest hit counted) and `window_end` (the hit the window ends at) in RFC 3339 UTC,
+//! `timespan`, `value` (the measured quantity above; a share is in percent; for a boolean
+//! condition, the number of referenced rules that fired), `events` (hits in the window),
+//! `rules_fired` for the temporal types, `timestamp` (the window end, so reports sort with
+//! matches), and `source` and `record` of the hit whose arrival completed the window (a late
+//! hit can complete the window ending at a newer one).
 
 mod build;
 mod time;

@@ -278,10 +278,7 @@ impl Correlator {
         let skip = |p: &Planned, why: String| {
             Diagnostic::warning(
                 Code::Unsupported,
-                format!(
-                    "correlation `{}` is skipped: {why}",
-                    p.corr.header.title
-                ),
+                format!("correlation `{}` is skipped: {why}", p.corr.header.title),
             )
             .at(&p.corr.origin.file, p.corr.origin.span)
         };

@@ -269,6 +269,19 @@ impl Agg {
         let fired = self.fired(rules);
         let value = match &rules.cond {
             Cond::Bounds(bounds) => {
+                if rules.measure == Measure::OrderedRules {
+                    // The ordered count never exceeds the number of rules that fired: a lower
+                    // bound that number misses rules the window out without a pass over it.
+                    let upper = fired.iter().filter(|&&f| f).count() as f64;
+                    let reachable = |op, b| match op {
+                        CompareOp::Gt => upper > b,
+                        CompareOp::Gte | CompareOp::Eq => upper >= b,
+                        CompareOp::Lt | CompareOp::Lte | CompareOp::Neq => true,
+                    };
+                    if !bounds.iter().all(|&(op, b)| reachable(op, b)) {
+                        return None;
+                    }
+                }
                 let v = self.measure(rules, entries, range.clone(), trigger)?;
                 if !bounds.iter().all(|&(op, b)| holds(op, v, b)) {
                     return None;
@@ -475,26 +488,24 @@ impl Windows {
         }
         g.agg.add(&entry);
         g.entries.insert(at, entry);
-        let suppressed =
-            |end: i64, last: Option<i64>| last.is_some_and(|e| end.saturating_sub(span) <= e);
+        // A window ending within a timespan of the last report is not reported, so it is not
+        // judged either: a burst costs no more than its hits.
+        let last = g.last_report;
+        let quiet = |end: i64| last.is_some_and(|e| end.saturating_sub(span) <= e);
         let mut verdict = None;
         let trigger = &g.entries[at];
-        if at + 1 < g.entries.len() {
+        if at + 1 < g.entries.len() && !quiet(trigger.t) {
             // A late hit: its own window ends before the newest hit, so it needs its own pass.
             let start = g
                 .entries
                 .partition_point(|e| e.t < trigger.t.saturating_sub(span));
             let mut agg = Agg::new(rules);
             g.entries.range(start..=at).for_each(|e| agg.add(e));
-            verdict = agg
-                .judge(rules, &g.entries, start..at + 1, trigger)
-                .filter(|v| !suppressed(v.end, g.last_report));
+            verdict = agg.judge(rules, &g.entries, start..at + 1, trigger);
         }
-        if verdict.is_none() {
-            verdict = g
-                .agg
-                .judge(rules, &g.entries, 0..g.entries.len(), trigger)
-                .filter(|v| !suppressed(v.end, g.last_report));
+        // The newest hit is never evicted, so the whole deque is the window ending at it.
+        if verdict.is_none() && !quiet(g.newest) {
+            verdict = g.agg.judge(rules, &g.entries, 0..g.entries.len(), trigger);
         }
         if let Some(v) = &verdict {
             g.last_report = Some(v.end);
