@@ -17,7 +17,7 @@ use crate::eval::event::FieldTable;
 use crate::ir::pred::*;
 
 pub const MAGIC: &[u8; 8] = b"SIGCBC\r\n";
-pub const FORMAT_VERSION: u32 = 1;
+pub const FORMAT_VERSION: u32 = 2;
 const HEADER: usize = 8 + 4 + 8 + 8;
 
 pub fn fnv1a(bytes: &[u8]) -> u64 {
@@ -84,6 +84,15 @@ pub fn encode(p: &Program) -> Vec<u8> {
                         }
                         None => w.u8(0),
                     }
+                }
+            }
+        }
+        match &r.anchors {
+            None => w.u32(u32::MAX),
+            Some(a) => {
+                w.u32(a.len() as u32);
+                for &t in a {
+                    w.u32(t);
                 }
             }
         }
@@ -298,6 +307,23 @@ pub fn decode(bytes: &[u8]) -> Result<Program, String> {
             }
             Some(gs)
         };
+        let nanchors = r.u32()?;
+        let anchors = if nanchors == u32::MAX {
+            None
+        } else {
+            if (nanchors as usize).saturating_mul(4) > r.b.len() - r.pos {
+                return Err("corrupted bytecode: a count exceeds the file".into());
+            }
+            let mut a = Vec::with_capacity(nanchors as usize);
+            for _ in 0..nanchors {
+                let t = r.u32()?;
+                if t as usize >= ntests {
+                    return Err("corrupted bytecode: anchor names an unknown test".into());
+                }
+                a.push(t);
+            }
+            Some(a)
+        };
         p.rules.push(RuleEntry {
             id,
             title,
@@ -306,6 +332,7 @@ pub fn decode(bytes: &[u8]) -> Result<Program, String> {
             path,
             entry,
             guards,
+            anchors,
         });
     }
     if r.pos != payload.len() {

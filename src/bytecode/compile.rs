@@ -32,7 +32,24 @@ impl Compiler {
             path: rule.origin.file.path.clone(),
             entry,
             guards: super::guard::guards(expr),
+            anchors: super::anchor::anchors(expr).map(|preds| {
+                let mut ids: Vec<u32> = preds.into_iter().filter_map(|p| self.test_id(p)).collect();
+                ids.sort_unstable();
+                ids.dedup();
+                ids
+            }),
         });
+    }
+
+    /// The id of an already-compiled predicate.
+    fn test_id(&self, p: &crate::ir::Pred) -> Option<u32> {
+        let field = p.field.as_deref().and_then(|f| self.program.fields.get(f));
+        self.test_ids
+            .get(&TestDef {
+                field,
+                test: p.test.clone(),
+            })
+            .copied()
     }
 
     /// Make sure a field has an id even if no rule tests it (timestamps for output).

@@ -10,6 +10,7 @@
 //! - [`codec`]: the versioned, checksummed binary file format.
 //! - [`disasm`]: the readable listing printed by `sigc debug bytecode`.
 
+pub mod anchor;
 pub mod codec;
 pub mod compile;
 pub mod disasm;
@@ -55,6 +56,8 @@ pub struct RuleEntry {
     /// The (channel, event id) pairs an event must have for the rule to possibly match;
     /// `None` when the rule's condition gives no such bound (it runs on every event).
     pub guards: Option<Vec<Guard>>,
+    /// Tests one of which must hold for the rule to match (see [`anchor`]); `None`: no such set.
+    pub anchors: Option<Vec<u32>>,
 }
 
 /// One routing key: a `Channel` requirement and/or an `EventID` (`None`: any).

@@ -7,6 +7,7 @@
 //! - [`vm`]: runs a rule's bytecode.
 //! - [`correlate`]: correlation rules over the matches, on event time.
 
+pub mod anchor;
 pub mod correlate;
 pub mod engine;
 pub mod event;

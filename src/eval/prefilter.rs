@@ -34,6 +34,8 @@ pub struct Cache {
     bits: Vec<Vec<u64>>,
     /// Per test id: the generation its result was computed in, and the result.
     memo: Vec<(u32, bool)>,
+    /// Per field id: the generation its anchor lookups were done in.
+    anchored: Vec<u32>,
 }
 
 impl Cache {
@@ -43,6 +45,7 @@ impl Cache {
         if self.generation == 0 {
             self.scanned.iter_mut().for_each(|g| *g = 0);
             self.memo.iter_mut().for_each(|m| m.0 = 0);
+            self.anchored.iter_mut().for_each(|g| *g = 0);
             self.generation = 1;
         }
     }
@@ -52,6 +55,21 @@ impl Cache {
         self.memo
             .get(t as usize)
             .and_then(|&(g, v)| (g == self.generation).then_some(v))
+    }
+
+    pub(crate) fn scanned_anchors(&self, f: u32) -> bool {
+        self.anchored.get(f as usize) == Some(&self.generation)
+    }
+
+    /// Record field `f`'s anchor lookups: the tests in `found` hold for this event.
+    pub(crate) fn mark_anchors(&mut self, f: u32, found: &[u32], tests: usize) {
+        if self.anchored.len() <= f as usize {
+            self.anchored.resize(f as usize + 1, 0);
+        }
+        self.anchored[f as usize] = self.generation;
+        for &t in found {
+            self.remember(t, true, tests);
+        }
     }
 
     pub(crate) fn remember(&mut self, t: u32, v: bool, tests: usize) {

@@ -2,6 +2,7 @@
 
 use std::collections::HashMap;
 
+use super::anchor::AnchorIndex;
 use super::engine::WINDOWS_MARK;
 use super::event::Event;
 use super::matcher::{Matcher, Num, StrMatcher, parse_num_text};
@@ -17,6 +18,7 @@ pub struct Vm {
     matchers: Vec<Matcher>,
     router: Router,
     prefilter: Prefilter,
+    anchors: AnchorIndex,
 }
 
 /// Rules indexed by their routing guards (see `bytecode::guard`).
@@ -115,11 +117,13 @@ impl Vm {
         }
         let router = Router::new(&program);
         let prefilter = Prefilter::new(&program);
+        let anchors = AnchorIndex::new(&program);
         Ok(Vm {
             program,
             matchers,
             router,
             prefilter,
+            anchors,
         })
     }
 
@@ -140,6 +144,11 @@ impl Vm {
         let Some(rule) = self.program.rules.get(r) else {
             return false;
         };
+        if let Some(anchors) = &rule.anchors
+            && !self.anchors.live(anchors, event, cache, &self.prefilter)
+        {
+            return false;
+        }
         let code = &self.program.code;
         let mut pc = rule.entry as usize;
         let mut reg = false;
