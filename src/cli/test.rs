@@ -106,7 +106,12 @@ pub(crate) fn run(args: &Args) -> u8 {
             }
         };
     }
-    let _ = writeln!(out, "{pass} passed, {fail} failed, {skip} skipped");
+    let summary = format!("{pass} passed, {fail} failed, {skip} skipped");
+    // JSON output stays pure JSON lines: the summary goes to stderr there.
+    let _ = match args.format {
+        Format::Json => writeln!(std::io::stderr(), "{summary}"),
+        Format::Text => writeln!(out, "{summary}"),
+    };
     u8::from(fail > 0 || load_failed)
 }
 
