@@ -100,7 +100,9 @@ impl Input {
     }
 }
 
-/// Expand folders into their `*.yml`/`*.yaml` files, sorted so output order is stable.
+/// Expand folders into their `*.yml`/`*.yaml` files, sorted so output order is stable. A rule's
+/// test file (`<rule>.tests.yml`, read by `sigc test`) is not a rule and is passed over; named
+/// on its own it is loaded like any file.
 pub fn expand(inputs: &[Input]) -> Vec<Result<Input, Diagnostic>> {
     let mut out = Vec::new();
     for input in inputs {
@@ -140,10 +142,18 @@ fn walk(dir: &Path, files: &mut Vec<PathBuf>, errors: &mut Vec<Result<Input, Dia
         } else if matches!(
             path.extension().and_then(|e| e.to_str()),
             Some("yml" | "yaml")
-        ) {
+        ) && !is_rule_tests(&path)
+        {
             files.push(path);
         }
     }
+}
+
+/// `<rule>.tests.yml`: the events `sigc test` runs a rule on.
+pub fn is_rule_tests(path: &Path) -> bool {
+    path.file_name()
+        .and_then(|n| n.to_str())
+        .is_some_and(|n| n.ends_with(".tests.yml"))
 }
 
 /// Read a file (or stdin) into a source file, refusing what is too large or not UTF-8.

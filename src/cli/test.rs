@@ -277,6 +277,33 @@ fn own_tests(rule: &Arc<RuleIr>, routes: &[Pipelines], out: &mut Vec<Outcome>) {
         Ok(d) => d,
         Err(e) => return fail("tests file", e, out),
     };
+    // A misspelt key would silently drop its events: only `match` and `no_match` are allowed,
+    // and at least one event.
+    let shape = "a tests file is a map with `match:` and `no_match:` lists of events";
+    let Some(entries) = doc.as_map() else {
+        let reason = format!("{}: {shape}", tests_path.display());
+        return fail("tests file", reason, out);
+    };
+    for (k, v) in entries {
+        let k = k.scalar_text().unwrap_or("");
+        let problem = if !matches!(k, "match" | "no_match") {
+            format!("unknown key `{k}`")
+        } else if v.as_seq().is_none() {
+            format!("`{k}` is not a list")
+        } else {
+            continue;
+        };
+        let reason = format!("{}: {problem} ({shape})", tests_path.display());
+        return fail("tests file", reason, out);
+    }
+    let events = |key| doc.get(key).and_then(Node::as_seq).map_or(0, <[Node]>::len);
+    if events("match") + events("no_match") == 0 {
+        let reason = format!(
+            "{}: no events (write them under `match:` and `no_match:`)",
+            tests_path.display()
+        );
+        return fail("tests file", reason, out);
+    }
     let vm = match rule_vm(rule, routes) {
         Ok(vm) => vm,
         Err(e) => return fail("compile", e, out),
