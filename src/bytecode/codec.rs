@@ -255,6 +255,8 @@ pub fn decode(bytes: &[u8]) -> Result<Program, String> {
             return Err("corrupted bytecode: test names an unknown field".into());
         };
         let test = read_test(&mut r, &p.fields)?;
+        // Keyword tests (no field) read every value.
+        p.fields.all_values |= field.is_none();
         p.tests.push(TestDef { field, test });
     }
     let ncode = r.count(5)?;

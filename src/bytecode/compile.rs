@@ -67,6 +67,9 @@ impl Compiler {
             Expr::False => self.program.code.push(Instr::Const(false)),
             Expr::Pred(p) => {
                 let field = p.field.as_deref().map(|f| self.program.fields.intern(f));
+                if field.is_none() {
+                    self.program.fields.all_values = true;
+                }
                 if let crate::ir::Test::FieldRef(r) = &p.test {
                     self.program.fields.intern(&r.other);
                 }

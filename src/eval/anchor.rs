@@ -20,11 +20,13 @@ enum Kind {
     Scan,
 }
 
+type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
+
 #[derive(Default)]
 struct Tables {
-    exact: HashMap<Box<str>, Vec<u32>>,
-    prefix: HashMap<Box<str>, Vec<u32>>,
-    suffix: HashMap<Box<str>, Vec<u32>>,
+    exact: FastMap<Box<str>, Vec<u32>>,
+    prefix: FastMap<Box<str>, Vec<u32>>,
+    suffix: FastMap<Box<str>, Vec<u32>>,
     /// Distinct byte lengths of the prefix and suffix literals.
     prefix_lens: Vec<usize>,
     suffix_lens: Vec<usize>,

@@ -11,11 +11,16 @@
 
 use std::collections::HashMap;
 
+/// Field lookups happen for every key of every event: a fast non-cryptographic hash pays.
+type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
+
 /// Field name → id, as the compiled program numbers them.
 #[derive(Debug, Default, Clone)]
 pub struct FieldTable {
-    ids: HashMap<Box<str>, u32>,
+    ids: FastMap<Box<str>, u32>,
     names: Vec<Box<str>>,
+    /// Some test reads every value (keywords): every value needs its lowercase form.
+    pub all_values: bool,
 }
 
 impl FieldTable {
@@ -111,12 +116,14 @@ impl Event {
     }
 
     /// Append a value for a field (`None`: a leaf no rule names, kept for keyword search).
-    pub fn push(&mut self, field: Option<u32>, kind: Kind, text: &str) {
+    ///
+    /// `lower`: keep a lowercase copy (only values some test reads need one).
+    pub fn push(&mut self, field: Option<u32>, kind: Kind, text: &str, lower: bool) {
         let start = self.text.len() as u32;
         self.text.push_str(text);
         let end = self.text.len() as u32;
         let lower_start = self.lower.len() as u32;
-        if kind == Kind::Str {
+        if kind == Kind::Str && lower {
             push_lowercase(&mut self.lower, text);
         }
         let lower_end = self.lower.len() as u32;

@@ -277,19 +277,21 @@ impl Reader<'_, '_> {
                 f
             }
         };
-        event.push(direct, kind, text);
         // An object under `Event.System` is usually a `#text` holder (`EventID`); its short name
         // stands for the text, so the object itself is not a value of it.
+        let mut short = None;
         if depth >= 3 && kind != Kind::Object && self.key(0) == "Event" {
             let mut name = std::mem::take(&mut self.sc.name);
             let keys: Vec<&str> = (0..depth).map(|i| self.key(i)).collect();
-            if short_name(&keys, &mut name)
-                && let (Some(f), Some(idx)) = (fields.get(&name), event.last_index())
-                && Some(f) != direct
-            {
-                event.alias(f, idx);
+            if short_name(&keys, &mut name) {
+                short = fields.get(&name).filter(|&f| Some(f) != direct);
             }
             self.sc.name = name;
+        }
+        let lower = fields.all_values || direct.is_some() || short.is_some();
+        event.push(direct, kind, text, lower);
+        if let (Some(f), Some(idx)) = (short, event.last_index()) {
+            event.alias(f, idx);
         }
     }
 }

@@ -85,12 +85,14 @@ impl Cache {
 impl Prefilter {
     pub(crate) fn new(program: &Program) -> Prefilter {
         let nfields = program.fields.len();
-        let mut literals: Vec<Vec<String>> = vec![Vec::new(); nfields];
+        // One more pseudo-field, `nfields`, for keywords: they search every value.
+        let mut literals: Vec<Vec<String>> = vec![Vec::new(); nfields + 1];
         let mut slots = Vec::with_capacity(program.tests.len());
         for t in &program.tests {
             let slot = match (&t.test, t.field) {
-                (Test::Str(m), Some(f)) if !m.cased && !m.has_placeholders() => match m.shape() {
+                (Test::Str(m), f) if !m.cased && !m.has_placeholders() => match m.shape() {
                     Shape::Contains(lit) if !lit.is_empty() => {
+                        let f = f.unwrap_or(nfields as u32);
                         let lits = &mut literals[f as usize];
                         let lower = super::event::lowercase(lit);
                         let pattern = match lits.iter().position(|l| *l == lower) {
@@ -148,13 +150,19 @@ impl Prefilter {
             let bits = &mut cache.bits[f];
             bits.clear();
             bits.resize(ac.patterns_len().div_ceil(64), 0);
-            for v in event.field(slot.field) {
-                if v.is_scalar() {
-                    for m in ac.find_overlapping_iter(event.lower(v)) {
-                        let p = m.pattern().as_usize();
-                        bits[p / 64] |= 1 << (p % 64);
-                    }
+            let mut scan = |text: &str| {
+                for m in ac.find_overlapping_iter(text) {
+                    let p = m.pattern().as_usize();
+                    bits[p / 64] |= 1 << (p % 64);
                 }
+            };
+            if f == self.automata.len() - 1 {
+                event.all().for_each(|v| scan(event.lower(v)));
+            } else {
+                event
+                    .field(slot.field)
+                    .filter(|v| v.is_scalar())
+                    .for_each(|v| scan(event.lower(v)));
             }
         }
         let p = slot.pattern as usize;
