@@ -27,6 +27,34 @@ pub fn listing(p: &Program) -> String {
             .get(r + 1)
             .map_or(p.code.len(), |n| n.entry as usize);
         let _ = writeln!(out, "rule {r} {} {}", rule.id, display::quote(&rule.title));
+        let guards = match &rule.guards {
+            None => "any".to_string(),
+            Some(gs) => gs
+                .iter()
+                .map(|g| {
+                    let ch = match &g.channel {
+                        super::ChannelKey::Any => "*".to_string(),
+                        super::ChannelKey::Is(c) => c.clone(),
+                        super::ChannelKey::Absent => "(no channel)".to_string(),
+                    };
+                    match g.event_id {
+                        Some(id) => format!("{ch}/{id}"),
+                        None => ch,
+                    }
+                })
+                .collect::<Vec<_>>()
+                .join(", "),
+        };
+        let _ = writeln!(out, "  routes: {guards}");
+        let anchors = match &rule.anchors {
+            None => "none".to_string(),
+            Some(a) => a
+                .iter()
+                .map(|t| format!("t{t}"))
+                .collect::<Vec<_>>()
+                .join(" "),
+        };
+        let _ = writeln!(out, "  anchors: {anchors}");
         for pc in rule.entry as usize..end {
             let text = match p.code[pc] {
                 Instr::Test(t) => format!("Test t{t}"),
