@@ -46,6 +46,33 @@ pub(crate) struct Args {
     events: Vec<String>,
 }
 
+/// Rule files loaded with the routes to compile them by, and what loading reported.
+struct RuleFiles {
+    set: load::RuleSet,
+    diags: Vec<Diagnostic>,
+    failed: bool,
+    variants: Vec<Pipelines>,
+}
+
+/// Load rule files and the routes to compile them with; the documents' diagnostics and whether
+/// any document failed come back for the caller to report.
+fn load_with_routes(rules: &[String], pipelines: &[String]) -> Result<RuleFiles, Vec<Diagnostic>> {
+    let set = load::load(&super::inputs(rules));
+    let diags: Vec<Diagnostic> = set
+        .docs
+        .iter()
+        .flat_map(|d| d.diagnostics.iter().cloned())
+        .collect();
+    let failed = set.has_errors();
+    let variants = routes(pipelines).map_err(|d| vec![d])?;
+    Ok(RuleFiles {
+        set,
+        diags,
+        failed,
+        variants,
+    })
+}
+
 /// Load rules (YAML or bytecode) and routing into a VM.
 pub(crate) fn build_vm(
     rules: &[String],
@@ -54,14 +81,12 @@ pub(crate) fn build_vm(
     if let Some(vm) = read_bytecode(rules) {
         return vm.map(|vm| (vm, false));
     }
-    let set = load::load(&super::inputs(rules));
-    let mut diags: Vec<Diagnostic> = set
-        .docs
-        .iter()
-        .flat_map(|d| d.diagnostics.iter().cloned())
-        .collect();
-    let failed = set.has_errors();
-    let variants = routes(pipelines).map_err(|d| vec![d])?;
+    let RuleFiles {
+        set,
+        mut diags,
+        failed,
+        variants,
+    } = load_with_routes(rules, pipelines)?;
     let rules: Vec<_> = set.rules().cloned().collect();
     let (program, problems) = engine::compile(&rules, &variants);
     let failed = failed || problems.iter().any(Diagnostic::is_error);
@@ -109,14 +134,12 @@ pub(crate) fn build_eval(
             failed: false,
         });
     }
-    let set = load::load(&super::inputs(rules));
-    let mut diags: Vec<Diagnostic> = set
-        .docs
-        .iter()
-        .flat_map(|d| d.diagnostics.iter().cloned())
-        .collect();
-    let failed = set.has_errors();
-    let variants = routes(pipelines).map_err(|d| vec![d])?;
+    let RuleFiles {
+        set,
+        mut diags,
+        failed,
+        variants,
+    } = load_with_routes(rules, pipelines)?;
     let (docs, rules): (Vec<usize>, Vec<_>) = set
         .docs
         .iter()

@@ -152,18 +152,9 @@ fn regression(rule: &Arc<RuleIr>, rel: &str, routes: &[Pipelines], out: &mut Vec
         out.push(o);
         return;
     };
-    let info = match read_yaml(&info_path) {
-        Ok(n) => n,
-        Err(e) => {
-            let mut o = outcome(rule, rel.to_string());
-            o.status = "fail";
-            o.reason = Some(e);
-            out.push(o);
-            return;
-        }
-    };
-    let vm = match rule_vm(rule, routes) {
-        Ok(vm) => vm,
+    let loaded = read_yaml(&info_path).and_then(|info| Ok((info, rule_vm(rule, routes)?)));
+    let (info, vm) = match loaded {
+        Ok(v) => v,
         Err(e) => {
             let mut o = outcome(rule, rel.to_string());
             o.status = "fail";
