@@ -112,6 +112,7 @@ pub fn read_lines(mut r: impl BufRead, source: &Arc<str>, f: &mut dyn FnMut(Item
     let mut line = Vec::new();
     let mut n = 0u64;
     let mut pretty: Option<(u64, String)> = None;
+    let mut skipping = false;
     loop {
         line.clear();
         let got = match (&mut r)
@@ -160,8 +161,26 @@ pub fn read_lines(mut r: impl BufRead, source: &Arc<str>, f: &mut dyn FnMut(Item
         if text.is_empty() {
             continue;
         }
+        // An oversized pretty-printed object is passed over up to its closing `}`.
+        if skipping {
+            skipping = line.first() != Some(&b'}');
+            continue;
+        }
         // A pretty-printed object spans lines: gather from a lone `{` to its closing `}`.
         if let Some((start, buf)) = &mut pretty {
+            if buf.len() + text.len() > MAX_LINE_BYTES {
+                f(Item::Error(ReadError {
+                    source: source.clone(),
+                    index: *start,
+                    message: format!(
+                        "JSON object longer than {} MiB, skipped",
+                        MAX_LINE_BYTES >> 20
+                    ),
+                }));
+                pretty = None;
+                skipping = line.first() != Some(&b'}');
+                continue;
+            }
             buf.push_str(text);
             buf.push('\n');
             if line.first() == Some(&b'}') {
@@ -194,7 +213,30 @@ pub fn read_lines(mut r: impl BufRead, source: &Arc<str>, f: &mut dyn FnMut(Item
     }
 }
 
-fn read_evtx<R: Read + std::io::Seek>(r: R, source: &Arc<str>, f: &mut dyn FnMut(Item<'_>)) {
+/// EVTX layout: a 4 KiB file header, then chunks of 64 KiB.
+const EVTX_HEADER: u64 = 4096;
+const EVTX_CHUNK: u64 = 65536;
+
+/// An error and its causes on one line (the evtx crate's outer errors say only where).
+fn with_causes(e: &dyn std::error::Error) -> String {
+    let mut msg = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        msg.truncate(msg.trim_end_matches('.').len());
+        msg.push_str(": ");
+        msg.push_str(&c.to_string());
+        cause = c.source();
+    }
+    msg
+}
+
+fn read_evtx<R: Read + std::io::Seek>(mut r: R, source: &Arc<str>, f: &mut dyn FnMut(Item<'_>)) {
+    // The parser reads whole chunks and stops quietly at a partial one; a file cut short
+    // (copied while written, a failed transfer) must say what it lost.
+    let len = r
+        .seek(std::io::SeekFrom::End(0))
+        .and_then(|n| r.rewind().map(|()| n))
+        .unwrap_or(0);
     let settings = evtx::ParserSettings::new().num_threads(1);
     let mut parser = match evtx::EvtxParser::from_read_seek(r) {
         Ok(p) => p.with_configuration(settings),
@@ -202,7 +244,7 @@ fn read_evtx<R: Read + std::io::Seek>(r: R, source: &Arc<str>, f: &mut dyn FnMut
             return f(Item::Error(ReadError {
                 source: source.clone(),
                 index: 0,
-                message: format!("not a readable EVTX file: {e}"),
+                message: format!("not a readable EVTX file: {}", with_causes(&e)),
             }));
         }
     };
@@ -215,10 +257,27 @@ fn read_evtx<R: Read + std::io::Seek>(r: R, source: &Arc<str>, f: &mut dyn FnMut
             })),
             Err(e) => f(Item::Error(ReadError {
                 source: source.clone(),
-                index: 0,
-                message: e.to_string(),
+                index: match &e {
+                    evtx::err::EvtxError::FailedToParseRecord { record_id, .. } => *record_id,
+                    _ => 0,
+                },
+                message: with_causes(&e),
             })),
         }
+    }
+    let tail = len.saturating_sub(EVTX_HEADER) % EVTX_CHUNK;
+    if len > EVTX_HEADER && tail != 0 {
+        f(Item::Error(ReadError {
+            source: source.clone(),
+            index: 0,
+            message: format!(
+                "truncated EVTX file: it ends {tail} bytes into chunk {} (at file offset {:#x}; \
+                 chunks are {} bytes), whose records are not read",
+                (len - EVTX_HEADER) / EVTX_CHUNK,
+                len - tail,
+                EVTX_CHUNK
+            ),
+        }));
     }
 }
 
