@@ -310,6 +310,10 @@ fn flat_and_nested_json_give_the_same_matches() {
     assert_eq!(a, b, "flat and nested forms (timestamps included)");
 }
 
+/// The start of an AppleDouble file (macOS resource fork and attributes).
+const APPLE_DOUBLE: &[u8] =
+    b"\x00\x05\x16\x07\x00\x02\x00\x00Mac OS X        \x00\x02\x00\x00\x00\x09\xff\xfe";
+
 fn zip_of(path: &Path, members: &[(&str, &[u8])]) {
     let mut z = zip::ZipWriter::new(std::fs::File::create(path).unwrap());
     let opts = zip::write::SimpleFileOptions::default()
@@ -377,6 +381,9 @@ fn zip_tar_gz_folders_and_stdin() {
         ("logs/a.json", a.as_bytes()),
         ("readme.txt", b"not events"),
         ("sysmon.evtx", &evtx_bytes),
+        // What an archive made on a Mac carries beside each file: metadata, not events.
+        ("__MACOSX/logs/._a.json", APPLE_DOUBLE),
+        ("logs/._b.json", APPLE_DOUBLE),
     ];
     let zip = dir.path().join("events.zip");
     zip_of(&zip, &members);
@@ -384,7 +391,7 @@ fn zip_tar_gz_folders_and_stdin() {
     tar_gz_of(&tgz, &members);
 
     // Zip members are read in name order; tar members in archive order. Non-event members
-    // (readme.txt) are passed over.
+    // (readme.txt, macOS metadata) are passed over: exit 0 says nothing was unreadable.
     let z = eval(&rules, &[], &[&path_str(&zip)]);
     assert_eq!(z.code, Some(0), "{}", z.stderr);
     let zs = path_str(&zip);
@@ -439,6 +446,7 @@ fn zip_tar_gz_folders_and_stdin() {
     write(&folder, "z/late.json", &b);
     write(&folder, "a.json", &a);
     write(&folder, "notes.txt", "{\"query\": \"x.evil.example\"}\n");
+    write(&folder, "z/._late.json", APPLE_DOUBLE);
     let f = eval(&rules, &[], &[&path_str(&folder)]);
     assert_eq!(f.code, Some(0), "{}", f.stderr);
     let got: Vec<(String, u64)> = f

@@ -63,12 +63,17 @@ fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
     }
 }
 
+/// An event file by its name. macOS metadata (`__MACOSX/`, AppleDouble `._name` files, which
+/// archives made on a Mac carry beside each file) is not.
 fn is_event_file(p: &Path) -> bool {
     let name = p
         .file_name()
         .and_then(|n| n.to_str())
         .unwrap_or("")
         .to_ascii_lowercase();
+    if name.starts_with("._") || p.components().any(|c| c.as_os_str() == "__MACOSX") {
+        return false;
+    }
     [
         ".json", ".jsonl", ".ndjson", ".evtx", ".zip", ".tar.gz", ".tgz", ".log",
     ]
