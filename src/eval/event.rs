@@ -6,7 +6,9 @@
 //! `Event.UserData.<element>` are fields by their own name (`EventID`, `Channel`, `Image`), a
 //! `#text` leaf stands for its parent, and attributes join with `_` (`Provider_Name`,
 //! `TimeCreated_SystemTime`), as Hayabusa and Chainsaw name them. Every leaf is also reachable
-//! by its dotted path (`Event.System.Provider.#attributes.Name`). Array elements are several
+//! by its dotted path (`Event.System.Provider.#attributes.Name`). Winlogbeat's forms are named
+//! the same way (`log_name`/`winlog.channel` is `Channel`, `event_data.X`/`winlog.event_data.X`
+//! is `X`; see `json::short_name`), so all of Security-Datasets routes. Array elements are several
 //! values of one field; a test on that field holds if it holds for any of them.
 
 use std::collections::HashMap;

@@ -280,7 +280,11 @@ impl Reader<'_, '_> {
         // An object under `Event.System` is usually a `#text` holder (`EventID`); its short name
         // stands for the text, so the object itself is not a value of it.
         let mut short = None;
-        if depth >= 3 && kind != Kind::Object && self.key(0) == "Event" {
+        if depth == 1 {
+            short = winlogbeat_top(self.key(0))
+                .and_then(|n| fields.get(n))
+                .filter(|&f| Some(f) != direct);
+        } else if kind != Kind::Object && matches!(self.key(0), "Event" | "event_data" | "winlog") {
             let mut name = std::mem::take(&mut self.sc.name);
             let keys: Vec<&str> = (0..depth).map(|i| self.key(i)).collect();
             if short_name(&keys, &mut name) {
@@ -298,7 +302,24 @@ impl Reader<'_, '_> {
 
 /// The short name of a leaf under `Event.System`, `Event.EventData` or `Event.UserData.<x>`,
 /// written into `out`; false when the path has none.
+///
+/// Winlogbeat's forms are named the same way: `event_data.X` (6.x) and `winlog.event_data.X`
+/// (7.x) are `X`; `winlog.channel`, `winlog.event_id`, `winlog.computer_name` and
+/// `winlog.provider_name` are `Channel`, `EventID`, `Computer` and `Provider_Name`.
 fn short_name(path: &[&str], out: &mut String) -> bool {
+    out.clear();
+    let winlog = match path {
+        ["event_data", name] | ["winlog", "event_data", name] => Some(*name),
+        ["winlog", key] => winlogbeat_top(key),
+        _ => None,
+    };
+    if let Some(name) = winlog {
+        out.push_str(name);
+        return true;
+    }
+    if path.len() < 3 || path[0] != "Event" {
+        return false;
+    }
     let rest: &[&str] = match path[1] {
         "System" | "EventData" => &path[2..],
         "UserData" if path.len() >= 4 => &path[3..],
@@ -316,6 +337,17 @@ fn short_name(path: &[&str], out: &mut String) -> bool {
         _ => return false,
     }
     true
+}
+
+/// Winlogbeat's names for the Windows system fields (top level in 6.x, under `winlog` in 7.x).
+fn winlogbeat_top(key: &str) -> Option<&'static str> {
+    Some(match key {
+        "log_name" | "channel" => "Channel",
+        "event_id" => "EventID",
+        "computer_name" => "Computer",
+        "provider_name" | "source_name" => "Provider_Name",
+        _ => return None,
+    })
 }
 
 #[cfg(test)]
@@ -373,6 +405,32 @@ mod tests {
         );
         assert_eq!(values(&t, &e, "TaskName"), vec![r"\Microsoft\X"]);
         assert_eq!(values(&t, &e, "Event.System.Computer"), vec!["pc"]);
+    }
+
+    #[test]
+    fn winlogbeat_events() {
+        let t = table(&["Channel", "EventID", "Image"]);
+        let mut e = Event::new(t.len());
+        read(
+            r#"{"log_name":"Microsoft-Windows-Sysmon/Operational","event_id":1,"event_data":{"Image":"x.exe"}}"#,
+            &t,
+            &mut e,
+        )
+        .unwrap();
+        assert_eq!(
+            values(&t, &e, "Channel"),
+            vec!["Microsoft-Windows-Sysmon/Operational"]
+        );
+        assert_eq!(values(&t, &e, "EventID"), vec!["1"]);
+        assert_eq!(values(&t, &e, "Image"), vec!["x.exe"]);
+        read(
+            r#"{"winlog":{"channel":"Security","event_id":4688,"event_data":{"NewProcessName":"a"}}}"#,
+            &t,
+            &mut e,
+        )
+        .unwrap();
+        assert_eq!(values(&t, &e, "Channel"), vec!["Security"]);
+        assert_eq!(values(&t, &e, "EventID"), vec!["4688"]);
     }
 
     #[test]
