@@ -4,12 +4,15 @@
 //! then reads one bit instead of running its own substring search. Exact, prefix and suffix
 //! tests are single comparisons already and are not indexed.
 
-use aho_corasick::{AhoCorasick, MatchKind};
+use aho_corasick::{AhoCorasick, AhoCorasickKind, MatchKind};
 
 use super::event::Event;
 use crate::bytecode::Program;
 use crate::ir::Test;
 use crate::ir::pred::Shape;
+
+/// Fields with at most this many literals get a DFA; larger sets a contiguous NFA.
+const DFA_MAX_LITERALS: usize = 400;
 
 /// Which bit of which field's scan answers a test.
 #[derive(Debug, Clone, Copy)]
@@ -121,6 +124,13 @@ impl Prefilter {
                     .then(|| {
                         AhoCorasick::builder()
                             .match_kind(MatchKind::Standard)
+                            // A DFA scans fastest but grows with the literal count; past a
+                            // few hundred literals its memory outweighs the gain.
+                            .kind(Some(if lits.len() <= DFA_MAX_LITERALS {
+                                AhoCorasickKind::DFA
+                            } else {
+                                AhoCorasickKind::ContiguousNFA
+                            }))
                             .build(lits)
                             .ok()
                     })
