@@ -477,8 +477,6 @@ fn a_huge_pretty_printed_object_is_skipped_in_bounded_memory() {
 }
 
 #[test]
-#[ignore = "known bug: the engine gathers 4096 records per batch whatever their size, so many \
-            long (but allowed) lines are held at once"]
 fn many_long_lines_stay_in_bounded_memory() {
     let dir = tempfile::tempdir().unwrap();
     let rules = rules(dir.path());

@@ -148,6 +148,9 @@ pub trait Sink {
     fn on_progress(&mut self, _events: u64) {}
 }
 
+/// A batch also ends at this many bytes of event text, so long lines cannot pile up.
+pub const MAX_BATCH_BYTES: usize = 32 * 1024 * 1024;
+
 /// Records gathered for one parallel step: their texts in one arena, so reading a batch
 /// allocates nothing once the arena has grown.
 #[derive(Default)]
@@ -183,7 +186,7 @@ pub fn run(vm: &Vm, inputs: &[PathBuf], opts: &Options, sink: &mut dyn Sink) -> 
                     _ => r.source.clone(),
                 };
                 batch.recs.push((start, batch.text.len(), source, r.index));
-                if batch.len() >= opts.batch {
+                if batch.len() >= opts.batch || batch.text.len() >= MAX_BATCH_BYTES {
                     flush(vm, &mut batch, &time_fields, opts, &mut stats, sink);
                 }
             }

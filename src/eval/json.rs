@@ -284,10 +284,17 @@ impl Reader<'_, '_> {
             short = winlogbeat_top(self.key(0))
                 .and_then(|n| fields.get(n))
                 .filter(|&f| Some(f) != direct);
-        } else if kind != Kind::Object && matches!(self.key(0), "Event" | "event_data" | "winlog") {
+        } else if depth <= 6
+            && kind != Kind::Object
+            && matches!(self.key(0), "Event" | "event_data" | "winlog")
+        {
+            // No short name is more than six keys deep; a fixed array keeps this allocation-free.
             let mut name = std::mem::take(&mut self.sc.name);
-            let keys: Vec<&str> = (0..depth).map(|i| self.key(i)).collect();
-            if short_name(&keys, &mut name) {
+            let mut keys = [""; 6];
+            for (i, k) in keys.iter_mut().enumerate().take(depth) {
+                *k = self.key(i);
+            }
+            if short_name(&keys[..depth], &mut name) {
                 short = fields.get(&name).filter(|&f| Some(f) != direct);
             }
             self.sc.name = name;
