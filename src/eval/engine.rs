@@ -165,17 +165,74 @@ impl Batch {
     }
 }
 
-/// Stream every input through the VM. Runs on the current rayon pool.
+/// Stream every input through the VM. Runs on the current rayon pool; with more than one
+/// worker, a reader thread fills the next batch while the pool matches the current one.
 pub fn run(vm: &Vm, inputs: &[PathBuf], opts: &Options, sink: &mut dyn Sink) -> Stats {
     let mut stats = Stats {
         hits: vec![0; vm.program.rules.len()],
         ..Stats::default()
     };
-    let mut batch = Batch::default();
     let time_fields: Vec<u32> = TIME_FIELDS
         .iter()
         .filter_map(|f| vm.program.fields.get(f))
         .collect();
+    if rayon::current_num_threads() <= 1 {
+        let mut batch = Batch::default();
+        read_all(inputs, opts, &mut batch, &mut |step, batch| match step {
+            Step::Full => flush(vm, batch, &time_fields, opts, &mut stats, sink),
+            Step::Error(e) => {
+                flush(vm, batch, &time_fields, opts, &mut stats, sink);
+                stats.errors += 1;
+                sink.on_error(&e);
+            }
+        });
+        flush(vm, &mut batch, &time_fields, opts, &mut stats, sink);
+        return stats;
+    }
+    // Two batches circulate: one being read, one being matched.
+    let (full_tx, full_rx) = std::sync::mpsc::sync_channel::<(Batch, Option<ReadError>)>(1);
+    let (empty_tx, empty_rx) = std::sync::mpsc::channel::<Batch>();
+    let _ = empty_tx.send(Batch::default());
+    std::thread::scope(|scope| {
+        scope.spawn(move || {
+            let mut batch = Batch::default();
+            read_all(inputs, opts, &mut batch, &mut |step, batch| {
+                let next = empty_rx.recv().unwrap_or_default();
+                let full = std::mem::replace(batch, next);
+                let error = match step {
+                    Step::Full => None,
+                    Step::Error(e) => Some(e),
+                };
+                let _ = full_tx.send((full, error));
+            });
+            let _ = full_tx.send((batch, None));
+        });
+        for (mut batch, error) in full_rx {
+            flush(vm, &mut batch, &time_fields, opts, &mut stats, sink);
+            if let Some(e) = error {
+                stats.errors += 1;
+                sink.on_error(&e);
+            }
+            let _ = empty_tx.send(batch);
+        }
+    });
+    stats
+}
+
+/// Why the reader hands a batch over: it is full, or an unreadable record follows it.
+enum Step {
+    Full,
+    Error(ReadError),
+}
+
+/// Read every input into `batch`, calling `hand_over` when it is full or before an error (the
+/// callee empties or replaces the batch).
+fn read_all(
+    inputs: &[PathBuf],
+    opts: &Options,
+    batch: &mut Batch,
+    hand_over: &mut dyn FnMut(Step, &mut Batch),
+) {
     for path in inputs {
         let mut on_item = |item: Item<'_>| match item {
             Item::Record(r) => {
@@ -187,19 +244,13 @@ pub fn run(vm: &Vm, inputs: &[PathBuf], opts: &Options, sink: &mut dyn Sink) -> 
                 };
                 batch.recs.push((start, batch.text.len(), source, r.index));
                 if batch.len() >= opts.batch || batch.text.len() >= MAX_BATCH_BYTES {
-                    flush(vm, &mut batch, &time_fields, opts, &mut stats, sink);
+                    hand_over(Step::Full, batch);
                 }
             }
-            Item::Error(e) => {
-                flush(vm, &mut batch, &time_fields, opts, &mut stats, sink);
-                stats.errors += 1;
-                sink.on_error(&e);
-            }
+            Item::Error(e) => hand_over(Step::Error(e), batch),
         };
         input::read(path, &mut on_item);
     }
-    flush(vm, &mut batch, &time_fields, opts, &mut stats, sink);
-    stats
 }
 
 enum Outcome {
