@@ -23,6 +23,8 @@ pub struct FieldTable {
     names: Vec<Box<str>>,
     /// Some test reads every value (keywords): every value needs its lowercase form.
     pub all_values: bool,
+    /// Some field name is a dotted path, so nested leaves must be looked up by theirs.
+    dotted: bool,
 }
 
 impl FieldTable {
@@ -31,9 +33,14 @@ impl FieldTable {
             return id;
         }
         let id = self.names.len() as u32;
+        self.dotted |= name.contains('.');
         self.names.push(name.into());
         self.ids.insert(name.into(), id);
         id
+    }
+
+    pub fn has_dotted(&self) -> bool {
+        self.dotted
     }
 
     pub fn get(&self, name: &str) -> Option<u32> {

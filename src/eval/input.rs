@@ -244,7 +244,8 @@ fn read_evtx<R: Read + std::io::Seek>(mut r: R, source: &Arc<str>, f: &mut dyn F
         .seek(std::io::SeekFrom::End(0))
         .and_then(|n| r.rewind().map(|()| n))
         .unwrap_or(0);
-    let settings = evtx::ParserSettings::new().num_threads(1);
+    // Compact JSON: indentation would only be produced to be skipped again.
+    let settings = evtx::ParserSettings::new().num_threads(1).indent(false);
     let mut parser = match evtx::EvtxParser::from_read_seek(r) {
         Ok(p) => p.with_configuration(settings),
         Err(e) => {

@@ -263,6 +263,7 @@ impl Reader<'_, '_> {
         let direct = match depth {
             0 => None,
             1 => fields.get(self.key(0)),
+            _ if !fields.has_dotted() => None,
             _ => {
                 let mut name = std::mem::take(&mut self.sc.name);
                 name.clear();
