@@ -118,20 +118,22 @@ impl AnchorIndex {
         let Some(Some(tables)) = self.tables.get(f as usize) else {
             return;
         };
-        let mut found: Vec<u32> = Vec::new();
+        let tests = self.kinds.len();
+        cache.mark_scanned(f);
         for v in event.field(f) {
             if !v.is_scalar() {
                 continue;
             }
             let text = event.lower(v);
+            let mut mark = |ts: &Vec<u32>| ts.iter().for_each(|&t| cache.remember(t, true, tests));
             if let Some(ts) = tables.exact.get(text) {
-                found.extend(ts);
+                mark(ts);
             }
             for &n in &tables.prefix_lens {
                 if let Some(p) = text.get(..n)
                     && let Some(ts) = tables.prefix.get(p)
                 {
-                    found.extend(ts);
+                    mark(ts);
                 }
             }
             for &n in &tables.suffix_lens {
@@ -139,10 +141,9 @@ impl AnchorIndex {
                     && let Some(s) = text.get(text.len() - n..)
                     && let Some(ts) = tables.suffix.get(s)
                 {
-                    found.extend(ts);
+                    mark(ts);
                 }
             }
         }
-        cache.mark_anchors(f, &found, self.kinds.len());
     }
 }

@@ -64,15 +64,13 @@ impl Cache {
         self.anchored.get(f as usize) == Some(&self.generation)
     }
 
-    /// Record field `f`'s anchor lookups: the tests in `found` hold for this event.
-    pub(crate) fn mark_anchors(&mut self, f: u32, found: &[u32], tests: usize) {
+    /// Record that field `f`'s anchor lookups are done for this event (the tests they found
+    /// are remembered as true; the others on that field are false).
+    pub(crate) fn mark_scanned(&mut self, f: u32) {
         if self.anchored.len() <= f as usize {
             self.anchored.resize(f as usize + 1, 0);
         }
         self.anchored[f as usize] = self.generation;
-        for &t in found {
-            self.remember(t, true, tests);
-        }
     }
 
     pub(crate) fn remember(&mut self, t: u32, v: bool, tests: usize) {
