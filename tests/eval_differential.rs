@@ -12,6 +12,7 @@ use serde_json::{Value, json};
 use sigc::bytecode::compile::Compiler;
 use sigc::eval::event::Event;
 use sigc::eval::json as event_json;
+use sigc::eval::prefilter::Cache;
 use sigc::eval::vm::Vm;
 use sigc::ir::Expr;
 use sigc::ir::pred::*;
@@ -288,15 +289,27 @@ fn ref_eval(ev: &Value, e: &Expr) -> bool {
 }
 
 fn vm_eval(e: &Expr, ev: &Value) -> bool {
+    vm_eval_all(std::slice::from_ref(e), ev)[0]
+}
+
+/// Compile every expression as a rule of one program (so they share tests, literal automata
+/// and anchor tables, as a real rule set does) and run each on the event with one cache.
+fn vm_eval_all(exprs: &[Expr], ev: &Value) -> Vec<bool> {
     let mut c = Compiler::new();
     for f in FIELDS {
         c.intern_field(f);
     }
-    c.add_rule(&rule(), e);
+    for e in exprs {
+        c.add_rule(&rule(), e);
+    }
     let vm = Vm::new(c.finish()).unwrap();
     let mut event = Event::new(vm.program.fields.len());
     event_json::read(&ev.to_string(), &vm.program.fields, &mut event).unwrap();
-    vm.matches(0, &event)
+    let mut cache = Cache::default();
+    cache.reset();
+    (0..exprs.len())
+        .map(|r| vm.matches_with(r, &event, &mut cache))
+        .collect()
 }
 
 proptest! {
@@ -305,6 +318,16 @@ proptest! {
     #[test]
     fn vm_agrees_with_the_reference(e in expr(), ev in event()) {
         prop_assert_eq!(vm_eval(&e, &ev), ref_eval(&ev, &e), "expr {:?}\nevent {}", e, ev);
+    }
+
+    /// Several rules in one program: shared tests, memo, literal automata and the anchor index
+    /// must not let one rule's work change another's verdict.
+    #[test]
+    fn rule_sets_agree_with_the_reference(es in prop::collection::vec(expr(), 2..8), ev in event()) {
+        let got = vm_eval_all(&es, &ev);
+        for (i, e) in es.iter().enumerate() {
+            prop_assert_eq!(got[i], ref_eval(&ev, e), "rule {} of {:?}\nevent {}", i, es, ev);
+        }
     }
 }
 

@@ -1,8 +1,11 @@
-//! The anchor index: per field, hash tables of the exact, prefix and suffix literals that rules
-//! use as anchors (see `bytecode::anchor`). For an event, a field's value is looked up once per
-//! distinct literal length, which finds every true anchor test on that field; a rule none of
-//! whose anchors holds is skipped without running its code. Substring anchors are answered by
-//! the literal automaton of [`super::prefilter`].
+//! The anchor index, inverted: from what an event contains to the rules that may match it.
+//!
+//! Each rule names anchor tests, one of which must hold for it to match (see
+//! `bytecode::anchor`). Per field, hash tables hold the exact, prefix and suffix literals of
+//! those tests, and the literal automaton of [`super::prefilter`] covers the substrings. For an
+//! event, each anchor field is looked up or scanned once; every anchor found true marks its rules
+//! live. A candidate rule then costs a few field checks and one bit, however many anchors it
+//! has, and a rule with no true anchor is skipped without running its code.
 
 use std::collections::HashMap;
 
@@ -11,14 +14,6 @@ use super::prefilter::{Cache, Prefilter};
 use crate::bytecode::Program;
 use crate::bytecode::anchor::indexable;
 use crate::ir::pred::{Pred, Shape, Test};
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Kind {
-    /// Answered by the field's lookup tables.
-    Lookup(u32),
-    /// Answered by the literal automaton (or the test itself).
-    Scan,
-}
 
 type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
 
@@ -30,110 +25,112 @@ struct Tables {
     /// Distinct byte lengths of the prefix and suffix literals.
     prefix_lens: Vec<usize>,
     suffix_lens: Vec<usize>,
+    /// Per literal of the field's automaton: the anchor tests it answers.
+    by_pattern: FastMap<u32, Vec<u32>>,
 }
 
 pub(crate) struct AnchorIndex {
     tables: Vec<Option<Tables>>,
-    kinds: Vec<Option<Kind>>,
+    /// Per test id: the rules anchored on it.
+    rules_by_test: Vec<Vec<u32>>,
+    /// Per rule: the fields to look at for its anchors; `None`: not anchored (always runs).
+    rule_fields: Vec<Option<Vec<u32>>>,
 }
 
 impl AnchorIndex {
-    pub(crate) fn new(program: &Program) -> AnchorIndex {
+    pub(crate) fn new(program: &Program, prefilter: &Prefilter) -> AnchorIndex {
         let mut tables: Vec<Option<Tables>> = (0..program.fields.len()).map(|_| None).collect();
-        let mut kinds = vec![None; program.tests.len()];
-        let anchored: std::collections::BTreeSet<u32> = program
-            .rules
-            .iter()
-            .filter_map(|r| r.anchors.as_ref())
-            .flatten()
-            .copied()
-            .collect();
-        for t in anchored {
-            let Some(def) = program.tests.get(t as usize) else {
+        let mut rules_by_test: Vec<Vec<u32>> = vec![Vec::new(); program.tests.len()];
+        let mut rule_fields = Vec::with_capacity(program.rules.len());
+        // Per test: its field, once it is placed in a table (`None`: cannot be indexed).
+        let mut placed: FastMap<u32, Option<u32>> = FastMap::default();
+        for (r, rule) in program.rules.iter().enumerate() {
+            let Some(anchors) = &rule.anchors else {
+                rule_fields.push(None);
                 continue;
             };
-            let Some(f) = def.field else { continue };
-            let pred = Pred {
-                field: Some(program.fields.name(f).to_string()),
-                test: def.test.clone(),
-            };
-            if !indexable(&pred) {
-                continue;
-            }
-            let Test::Str(m) = &def.test else { continue };
-            let table = tables[f as usize].get_or_insert_with(Tables::default);
-            let (map, lens, lit) = match m.shape() {
-                Shape::Exact(s) => (&mut table.exact, None, s),
-                Shape::Prefix(s) => (&mut table.prefix, Some(&mut table.prefix_lens), s),
-                Shape::Suffix(s) => (&mut table.suffix, Some(&mut table.suffix_lens), s),
-                Shape::Contains(_) => {
-                    kinds[t as usize] = Some(Kind::Scan);
-                    continue;
+            let mut fields = Vec::new();
+            let mut ok = true;
+            for &t in anchors {
+                let f = *placed
+                    .entry(t)
+                    .or_insert_with(|| place(program, prefilter, &mut tables, t));
+                match f {
+                    Some(f) => {
+                        if !fields.contains(&f) {
+                            fields.push(f);
+                        }
+                    }
+                    None => ok = false,
                 }
-                Shape::Glob => continue,
-            };
-            let lit = lowercase(lit);
-            if let Some(lens) = lens
-                && !lens.contains(&lit.len())
-            {
-                lens.push(lit.len());
             }
-            map.entry(lit.into_boxed_str()).or_default().push(t);
-            kinds[t as usize] = Some(Kind::Lookup(f));
+            if ok {
+                for &t in anchors {
+                    rules_by_test[t as usize].push(r as u32);
+                }
+                rule_fields.push(Some(fields));
+            } else {
+                // One anchor the index cannot answer: the rule must always run.
+                rule_fields.push(None);
+            }
         }
-        AnchorIndex { tables, kinds }
+        AnchorIndex {
+            tables,
+            rules_by_test,
+            rule_fields,
+        }
     }
 
-    /// Could the rule with these anchors match? (`true` when unsure.)
+    /// Could rule `r` match? (`true` when it is not anchored.) The first call for an event
+    /// looks up every anchor field the event has, so later calls are one bit each.
     pub(crate) fn live(
         &self,
-        anchors: &[u32],
+        r: usize,
         event: &Event,
         cache: &mut Cache,
         prefilter: &Prefilter,
     ) -> bool {
-        for &t in anchors {
-            match self.kinds.get(t as usize).copied().flatten() {
-                Some(Kind::Lookup(f)) => {
-                    if !cache.scanned_anchors(f) {
-                        self.scan(f, event, cache);
-                    }
-                    if cache.recall(t) == Some(true) {
-                        return true;
-                    }
-                }
-                Some(Kind::Scan) => {
-                    if prefilter.answer(t, event, cache) != Some(false) {
-                        return true;
-                    }
-                }
-                None => return true,
-            }
+        if !matches!(self.rule_fields.get(r), Some(Some(_))) {
+            return true;
         }
-        false
+        if !cache.anchors_done() {
+            for &f in event.present_fields() {
+                if matches!(self.tables.get(f as usize), Some(Some(_))) && !cache.scanned_anchors(f)
+                {
+                    self.scan(f, event, cache, prefilter);
+                }
+            }
+            cache.set_anchors_done();
+        }
+        cache.is_live(r as u32)
     }
 
-    /// Look up every value of field `f`; mark the anchor tests found as true for this event.
-    fn scan(&self, f: u32, event: &Event, cache: &mut Cache) {
+    /// Look up and scan field `f` once: mark its true anchor tests, and their rules live.
+    fn scan(&self, f: u32, event: &Event, cache: &mut Cache, prefilter: &Prefilter) {
+        cache.mark_scanned(f);
         let Some(Some(tables)) = self.tables.get(f as usize) else {
             return;
         };
-        let tests = self.kinds.len();
-        cache.mark_scanned(f);
+        let tests = self.rules_by_test.len();
+        let found = |t: u32, cache: &mut Cache| {
+            cache.remember(t, true, tests);
+            for &r in &self.rules_by_test[t as usize] {
+                cache.set_live(r);
+            }
+        };
         for v in event.field(f) {
             if !v.is_scalar() {
                 continue;
             }
             let text = event.lower(v);
-            let mut mark = |ts: &Vec<u32>| ts.iter().for_each(|&t| cache.remember(t, true, tests));
             if let Some(ts) = tables.exact.get(text) {
-                mark(ts);
+                ts.iter().for_each(|&t| found(t, cache));
             }
             for &n in &tables.prefix_lens {
                 if let Some(p) = text.get(..n)
                     && let Some(ts) = tables.prefix.get(p)
                 {
-                    mark(ts);
+                    ts.iter().for_each(|&t| found(t, cache));
                 }
             }
             for &n in &tables.suffix_lens {
@@ -141,9 +138,68 @@ impl AnchorIndex {
                     && let Some(s) = text.get(text.len() - n..)
                     && let Some(ts) = tables.suffix.get(s)
                 {
-                    mark(ts);
+                    ts.iter().for_each(|&t| found(t, cache));
                 }
             }
         }
+        if !tables.by_pattern.is_empty() {
+            prefilter.scan(f, event, cache);
+            let mut hits = std::mem::take(&mut cache.hits);
+            hits.clear();
+            cache.set_bits(f, &mut hits);
+            for &p in &hits {
+                if let Some(ts) = tables.by_pattern.get(&p) {
+                    ts.iter().for_each(|&t| found(t, cache));
+                }
+            }
+            cache.hits = hits;
+        }
     }
+}
+
+/// Put anchor test `t` in its field's tables; its field, or `None` if it cannot be indexed.
+fn place(
+    program: &Program,
+    prefilter: &Prefilter,
+    tables: &mut [Option<Tables>],
+    t: u32,
+) -> Option<u32> {
+    let def = program.tests.get(t as usize)?;
+    let f = def.field?;
+    let pred = Pred {
+        field: Some(program.fields.name(f).to_string()),
+        test: def.test.clone(),
+    };
+    if !indexable(&pred) {
+        return None;
+    }
+    let Test::Str(m) = &def.test else {
+        return None;
+    };
+    let table = tables
+        .get_mut(f as usize)?
+        .get_or_insert_with(Tables::default);
+    let (map, lens, lit) = match m.shape() {
+        Shape::Exact(s) => (&mut table.exact, None, s),
+        Shape::Prefix(s) => (&mut table.prefix, Some(&mut table.prefix_lens), s),
+        Shape::Suffix(s) => (&mut table.suffix, Some(&mut table.suffix_lens), s),
+        Shape::Contains(_) => {
+            // Answered by the field's literal automaton, when it has one.
+            let (pf, pattern) = prefilter.slot_of(t)?;
+            if pf != f {
+                return None;
+            }
+            table.by_pattern.entry(pattern).or_default().push(t);
+            return Some(f);
+        }
+        Shape::Glob => return None,
+    };
+    let lit = lowercase(lit);
+    if let Some(lens) = lens
+        && !lens.contains(&lit.len())
+    {
+        lens.push(lit.len());
+    }
+    map.entry(lit.into_boxed_str()).or_default().push(t);
+    Some(f)
 }

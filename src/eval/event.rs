@@ -186,6 +186,11 @@ impl Event {
         }
     }
 
+    /// The fields that have a value in this event (in first-seen order).
+    pub fn present_fields(&self) -> &[u32] {
+        &self.touched
+    }
+
     pub fn has(&self, f: u32) -> bool {
         self.heads.get(f as usize).is_some_and(|&h| h != NONE)
     }
@@ -240,7 +245,11 @@ pub fn push_lowercase(out: &mut String, text: &str) {
         out[start..].make_ascii_lowercase();
     } else {
         for c in text.chars() {
-            out.extend(c.to_lowercase());
+            if c.is_ascii() {
+                out.push(c.to_ascii_lowercase());
+            } else {
+                out.extend(c.to_lowercase());
+            }
         }
     }
 }

@@ -39,6 +39,12 @@ pub struct Cache {
     memo: Vec<(u32, bool)>,
     /// Per field id: the generation its anchor lookups were done in.
     anchored: Vec<u32>,
+    /// Per rule: the generation in which one of its anchors was found true.
+    live: Vec<u32>,
+    /// Scratch for the literals found in one field.
+    pub(crate) hits: Vec<u32>,
+    /// The generation in which every anchor field of the event was looked up.
+    anchors_done: u32,
 }
 
 impl Cache {
@@ -49,6 +55,8 @@ impl Cache {
             self.scanned.iter_mut().for_each(|g| *g = 0);
             self.memo.iter_mut().for_each(|m| m.0 = 0);
             self.anchored.iter_mut().for_each(|g| *g = 0);
+            self.live.iter_mut().for_each(|g| *g = 0);
+            self.anchors_done = 0;
             self.generation = 1;
         }
     }
@@ -58,6 +66,50 @@ impl Cache {
         self.memo
             .get(t as usize)
             .and_then(|&(g, v)| (g == self.generation).then_some(v))
+    }
+
+    /// Did field `f`'s literal `p` occur (after `Prefilter::scan` of `f` this event)?
+    pub(crate) fn bit(&self, f: u32, p: u32) -> bool {
+        let p = p as usize;
+        self.bits
+            .get(f as usize)
+            .and_then(|b| b.get(p / 64))
+            .is_some_and(|w| w & (1 << (p % 64)) != 0)
+    }
+
+    /// Append the literals of field `f` that occurred this event to `out`.
+    pub(crate) fn set_bits(&self, f: u32, out: &mut Vec<u32>) {
+        let Some(words) = self.bits.get(f as usize) else {
+            return;
+        };
+        for (wi, &w) in words.iter().enumerate() {
+            let mut w = w;
+            while w != 0 {
+                out.push(wi as u32 * 64 + w.trailing_zeros());
+                w &= w - 1;
+            }
+        }
+    }
+
+    /// Mark rule `r` as having a true anchor this event.
+    pub(crate) fn set_live(&mut self, r: u32) {
+        let ru = r as usize;
+        if self.live.len() <= ru {
+            self.live.resize(ru + 1, 0);
+        }
+        self.live[ru] = self.generation;
+    }
+
+    pub(crate) fn anchors_done(&self) -> bool {
+        self.anchors_done == self.generation
+    }
+
+    pub(crate) fn set_anchors_done(&mut self) {
+        self.anchors_done = self.generation;
+    }
+
+    pub(crate) fn is_live(&self, r: u32) -> bool {
+        self.live.get(r as usize) == Some(&self.generation)
     }
 
     pub(crate) fn scanned_anchors(&self, f: u32) -> bool {
@@ -147,37 +199,50 @@ impl Prefilter {
     /// The answer of test `t` from the index, or `None` when the test is not indexed.
     pub(crate) fn answer(&self, t: u32, event: &Event, cache: &mut Cache) -> Option<bool> {
         let slot = (*self.slots.get(t as usize)?)?;
-        let f = slot.field as usize;
-        if cache.scanned.len() <= f {
-            cache.scanned.resize(f + 1, 0);
-            cache.bits.resize_with(f + 1, Vec::new);
+        self.scan(slot.field, event, cache);
+        Some(cache.bit(slot.field, slot.pattern))
+    }
+
+    /// The (field, pattern) that answers test `t`, when it is indexed.
+    pub(crate) fn slot_of(&self, t: u32) -> Option<(u32, u32)> {
+        self.slots
+            .get(t as usize)
+            .copied()
+            .flatten()
+            .map(|s| (s.field, s.pattern))
+    }
+
+    /// Scan field `f` (keywords: the pseudo-field) once per event, recording which of its
+    /// literals occur.
+    pub(crate) fn scan(&self, f: u32, event: &Event, cache: &mut Cache) {
+        let fu = f as usize;
+        if cache.scanned.len() <= fu {
+            cache.scanned.resize(fu + 1, 0);
+            cache.bits.resize_with(fu + 1, Vec::new);
         }
-        if cache.scanned[f] != cache.generation {
-            cache.scanned[f] = cache.generation;
-            let ac = self.automata[f].as_ref()?;
-            let bits = &mut cache.bits[f];
-            bits.clear();
-            bits.resize(ac.patterns_len().div_ceil(64), 0);
-            let mut scan = |text: &str| {
-                for m in ac.find_overlapping_iter(text) {
-                    let p = m.pattern().as_usize();
-                    bits[p / 64] |= 1 << (p % 64);
-                }
-            };
-            if f == self.automata.len() - 1 {
-                event.all().for_each(|v| scan(event.lower(v)));
-            } else {
-                event
-                    .field(slot.field)
-                    .filter(|v| v.is_scalar())
-                    .for_each(|v| scan(event.lower(v)));
+        if cache.scanned[fu] == cache.generation {
+            return;
+        }
+        cache.scanned[fu] = cache.generation;
+        let Some(Some(ac)) = self.automata.get(fu) else {
+            return;
+        };
+        let bits = &mut cache.bits[fu];
+        bits.clear();
+        bits.resize(ac.patterns_len().div_ceil(64), 0);
+        let mut scan = |text: &str| {
+            for m in ac.find_overlapping_iter(text) {
+                let p = m.pattern().as_usize();
+                bits[p / 64] |= 1 << (p % 64);
             }
+        };
+        if fu == self.automata.len() - 1 {
+            event.all().for_each(|v| scan(event.lower(v)));
+        } else {
+            event
+                .field(f)
+                .filter(|v| v.is_scalar())
+                .for_each(|v| scan(event.lower(v)));
         }
-        let p = slot.pattern as usize;
-        Some(
-            cache.bits[f]
-                .get(p / 64)
-                .is_some_and(|w| w & (1 << (p % 64)) != 0),
-        )
     }
 }

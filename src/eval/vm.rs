@@ -117,7 +117,7 @@ impl Vm {
         }
         let router = Router::new(&program);
         let prefilter = Prefilter::new(&program);
-        let anchors = AnchorIndex::new(&program);
+        let anchors = AnchorIndex::new(&program, &prefilter);
         Ok(Vm {
             program,
             matchers,
@@ -144,9 +144,7 @@ impl Vm {
         let Some(rule) = self.program.rules.get(r) else {
             return false;
         };
-        if let Some(anchors) = &rule.anchors
-            && !self.anchors.live(anchors, event, cache, &self.prefilter)
-        {
+        if !self.anchors.live(r, event, cache, &self.prefilter) {
             return false;
         }
         let code = &self.program.code;
