@@ -81,8 +81,18 @@ impl AnchorIndex {
         }
     }
 
+    /// The fields rule `r`'s anchors are looked up in (empty when it is not anchored).
+    pub(crate) fn fields_of(&self, r: usize) -> &[u32] {
+        match self.rule_fields.get(r) {
+            Some(Some(f)) => f,
+            _ => &[],
+        }
+    }
+
     /// Could rule `r` match? (`true` when it is not anchored.) The first call for an event
-    /// looks up every anchor field the event has, so later calls are one bit each.
+    /// looks up the anchor fields of all its candidate rules (`Cache::anchor_fields`), so later
+    /// calls are one bit each. Without a candidate list (`anchor_fields` empty), rule `r`'s own
+    /// fields are looked up.
     pub(crate) fn live(
         &self,
         r: usize,
@@ -90,17 +100,23 @@ impl AnchorIndex {
         cache: &mut Cache,
         prefilter: &Prefilter,
     ) -> bool {
-        if !matches!(self.rule_fields.get(r), Some(Some(_))) {
+        let Some(Some(own)) = self.rule_fields.get(r) else {
             return true;
-        }
+        };
         if !cache.anchors_done() {
-            for &f in event.present_fields() {
-                if matches!(self.tables.get(f as usize), Some(Some(_))) && !cache.scanned_anchors(f)
-                {
+            let fields = std::mem::take(&mut cache.anchor_fields);
+            for &f in &fields {
+                if !cache.scanned_anchors(f) {
                     self.scan(f, event, cache, prefilter);
                 }
             }
+            cache.anchor_fields = fields;
             cache.set_anchors_done();
+        }
+        for &f in own {
+            if !cache.scanned_anchors(f) {
+                self.scan(f, event, cache, prefilter);
+            }
         }
         cache.is_live(r as u32)
     }

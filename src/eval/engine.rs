@@ -342,8 +342,7 @@ fn match_event(
 ) -> Vec<Match> {
     let mut out = Vec::new();
     let event = &s.event;
-    vm.candidates(event, &mut s.candidates);
-    s.cache.reset();
+    vm.candidates(event, &mut s.candidates, &mut s.cache);
     for &r in s.candidates.iter() {
         let r = r as usize;
         if vm.matches_with(r, event, &mut s.cache) {

@@ -45,6 +45,8 @@ pub struct Cache {
     pub(crate) hits: Vec<u32>,
     /// The generation in which every anchor field of the event was looked up.
     anchors_done: u32,
+    /// The fields whose anchors the event's candidate rules use (set by `Vm::candidates`).
+    pub(crate) anchor_fields: Vec<u32>,
 }
 
 impl Cache {

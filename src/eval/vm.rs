@@ -26,56 +26,82 @@ pub struct Vm {
 struct Router {
     channels: HashMap<Box<str>, ChannelRoutes>,
     /// Rules guarded by an event id alone.
-    by_id: HashMap<i64, Vec<u32>>,
+    by_id: HashMap<i64, Bucket>,
     /// Rules with no guard: they run on every event.
-    always: Vec<u32>,
+    always: Bucket,
     /// Rules for events without a `Channel`.
-    no_channel: Vec<u32>,
+    no_channel: Bucket,
     channel_field: Option<u32>,
     id_field: Option<u32>,
 }
 
 #[derive(Default)]
 struct ChannelRoutes {
-    any_id: Vec<u32>,
-    by_id: HashMap<i64, Vec<u32>>,
+    any_id: Bucket,
+    by_id: HashMap<i64, Bucket>,
+}
+
+/// The rules of one routing key, and the fields their anchors are looked up in.
+#[derive(Default)]
+struct Bucket {
+    rules: Vec<u32>,
+    fields: Vec<u32>,
+}
+
+impl Bucket {
+    fn push(&mut self, rule: u32, anchor_fields: &[u32]) {
+        self.rules.push(rule);
+        for &f in anchor_fields {
+            if !self.fields.contains(&f) {
+                self.fields.push(f);
+            }
+        }
+    }
+
+    fn add_to(&self, rules: &mut Vec<u32>, fields: &mut Vec<u32>) {
+        rules.extend_from_slice(&self.rules);
+        fields.extend_from_slice(&self.fields);
+    }
 }
 
 impl Router {
-    fn new(program: &Program) -> Router {
+    fn new(program: &Program, anchors: &AnchorIndex) -> Router {
         let mut r = Router {
             channel_field: program.fields.get(WINDOWS_MARK),
             id_field: program.fields.get(EVENT_ID),
             ..Router::default()
         };
         for (i, rule) in program.rules.iter().enumerate() {
+            let fields = anchors.fields_of(i);
             let i = i as u32;
             let Some(guards) = &rule.guards else {
-                r.always.push(i);
+                r.always.push(i, fields);
                 continue;
             };
             for g in guards {
                 match (&g.channel, g.event_id) {
-                    (ChannelKey::Absent, _) => r.no_channel.push(i),
+                    (ChannelKey::Absent, _) => r.no_channel.push(i, fields),
                     (ChannelKey::Is(c), id) => {
                         let routes = r.channels.entry(c.as_str().into()).or_default();
                         match id {
-                            Some(id) => routes.by_id.entry(id).or_default().push(i),
-                            None => routes.any_id.push(i),
+                            Some(id) => routes.by_id.entry(id).or_default().push(i, fields),
+                            None => routes.any_id.push(i, fields),
                         }
                     }
-                    (ChannelKey::Any, Some(id)) => r.by_id.entry(id).or_default().push(i),
-                    (ChannelKey::Any, None) => r.always.push(i),
+                    (ChannelKey::Any, Some(id)) => r.by_id.entry(id).or_default().push(i, fields),
+                    (ChannelKey::Any, None) => r.always.push(i, fields),
                 }
             }
         }
         r
     }
 
-    /// The rules that may match `event`, in rule order, each once.
-    fn candidates(&self, event: &Event, out: &mut Vec<u32>) {
+    /// The rules that may match `event`, in rule order, each once; and the fields their
+    /// anchors are looked up in.
+    fn candidates(&self, event: &Event, out: &mut Vec<u32>, fields: &mut Vec<u32>) {
         out.clear();
-        out.extend_from_slice(&self.always);
+        fields.clear();
+        self.always.add_to(out, fields);
         let id = self
             .id_field
             .and_then(|f| event.field(f).find(|v| v.is_scalar()))
@@ -84,9 +110,9 @@ impl Router {
                 _ => None,
             });
         if let Some(id) = id
-            && let Some(rules) = self.by_id.get(&id)
+            && let Some(b) = self.by_id.get(&id)
         {
-            out.extend_from_slice(rules);
+            b.add_to(out, fields);
         }
         match self
             .channel_field
@@ -94,16 +120,18 @@ impl Router {
         {
             Some(v) => {
                 if let Some(routes) = self.channels.get(event.lower(v)) {
-                    out.extend_from_slice(&routes.any_id);
-                    if let Some(rules) = id.and_then(|id| routes.by_id.get(&id)) {
-                        out.extend_from_slice(rules);
+                    routes.any_id.add_to(out, fields);
+                    if let Some(b) = id.and_then(|id| routes.by_id.get(&id)) {
+                        b.add_to(out, fields);
                     }
                 }
             }
-            None => out.extend_from_slice(&self.no_channel),
+            None => self.no_channel.add_to(out, fields),
         }
         out.sort_unstable();
         out.dedup();
+        fields.sort_unstable();
+        fields.dedup();
     }
 }
 
@@ -115,9 +143,9 @@ impl Vm {
         for t in &program.tests {
             matchers.push(compile_test(&program, &t.test)?);
         }
-        let router = Router::new(&program);
         let prefilter = Prefilter::new(&program);
         let anchors = AnchorIndex::new(&program, &prefilter);
+        let router = Router::new(&program, &anchors);
         Ok(Vm {
             program,
             matchers,
@@ -128,8 +156,12 @@ impl Vm {
     }
 
     /// The indices of the rules that may match `event` (all others cannot), in rule order.
-    pub fn candidates(&self, event: &Event, out: &mut Vec<u32>) {
-        self.router.candidates(event, out);
+    /// Starts a new event in `cache`: call it before [`Vm::matches_with`] for each event.
+    pub fn candidates(&self, event: &Event, out: &mut Vec<u32>, cache: &mut Cache) {
+        cache.reset();
+        let mut fields = std::mem::take(&mut cache.anchor_fields);
+        self.router.candidates(event, out, &mut fields);
+        cache.anchor_fields = fields;
     }
 
     /// Run rule `r`'s code on `event`.
