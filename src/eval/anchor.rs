@@ -27,7 +27,17 @@ struct Tables {
     suffix_lens: Vec<usize>,
     /// Per literal of the field's automaton: the anchor tests it answers.
     by_pattern: FastMap<u32, Vec<u32>>,
+    /// When the field has few substring anchors: each literal's own searcher and its tests.
+    /// A handful of SIMD substring searches beats one automaton pass over all the field's
+    /// literals on long values (CallTrace, script text).
+    few: Vec<(memchr::memmem::Finder<'static>, Vec<u32>)>,
+    /// The substring anchors by literal, while building.
+    few_literals: FastMap<String, Vec<u32>>,
 }
+
+/// At most this many substring anchors on a field are searched one by one (measured: 16 beat
+/// 6 and 40 over Security-Datasets).
+const FEW_LITERALS: usize = 16;
 
 pub(crate) struct AnchorIndex {
     tables: Vec<Option<Tables>>,
@@ -72,6 +82,17 @@ impl AnchorIndex {
             } else {
                 // One anchor the index cannot answer: the rule must always run.
                 rule_fields.push(None);
+            }
+        }
+        for t in tables.iter_mut().flatten() {
+            let literals = std::mem::take(&mut t.few_literals);
+            if literals.len() <= FEW_LITERALS {
+                let mut few: Vec<(String, Vec<u32>)> = literals.into_iter().collect();
+                few.sort();
+                t.few = few
+                    .into_iter()
+                    .map(|(lit, ts)| (memchr::memmem::Finder::new(lit.as_bytes()).into_owned(), ts))
+                    .collect();
             }
         }
         AnchorIndex {
@@ -158,7 +179,19 @@ impl AnchorIndex {
                 }
             }
         }
-        if !tables.by_pattern.is_empty() {
+        if !tables.few.is_empty() {
+            for v in event.field(f) {
+                if !v.is_scalar() {
+                    continue;
+                }
+                let text = event.lower(v).as_bytes();
+                for (finder, ts) in &tables.few {
+                    if finder.find(text).is_some() {
+                        ts.iter().for_each(|&t| found(t, cache));
+                    }
+                }
+            }
+        } else if !tables.by_pattern.is_empty() {
             prefilter.scan(f, event, cache);
             let mut hits = std::mem::take(&mut cache.hits);
             hits.clear();
@@ -199,13 +232,18 @@ fn place(
         Shape::Exact(s) => (&mut table.exact, None, s),
         Shape::Prefix(s) => (&mut table.prefix, Some(&mut table.prefix_lens), s),
         Shape::Suffix(s) => (&mut table.suffix, Some(&mut table.suffix_lens), s),
-        Shape::Contains(_) => {
+        Shape::Contains(lit) => {
             // Answered by the field's literal automaton, when it has one.
             let (pf, pattern) = prefilter.slot_of(t)?;
             if pf != f {
                 return None;
             }
             table.by_pattern.entry(pattern).or_default().push(t);
+            table
+                .few_literals
+                .entry(lowercase(lit))
+                .or_default()
+                .push(t);
             return Some(f);
         }
         Shape::Glob => return None,
