@@ -609,6 +609,27 @@ fn number_text(n: &crate::ir::pred::Number) -> String {
 /// Rewrite the values of every detection item the processing item's conditions select;
 /// `f` returns replacement alternatives for one value, or `None` to keep it. Items whose
 /// values changed are marked as processed by the item.
+/// Rewrite every string value of a rule that holds a placeholder `which` handles; `f` gets the
+/// value and whether it is a keyword, and returns its replacements (ORed).
+fn each_placeholder_value(
+    target: &mut Target,
+    pi: &ProcessingItem,
+    env: &Env,
+    which: &Which,
+    mut f: impl FnMut(&crate::ir::StrMatch, bool) -> Result<Vec<Test>>,
+) -> Result<()> {
+    let Target::Rule { trees, .. } = target else {
+        return Ok(());
+    };
+    each_value(trees, pi, env, |field, t| {
+        let Test::Str(m) = t else { return Ok(None) };
+        if !which.any_handled(&m.pieces) {
+            return Ok(None);
+        }
+        f(m, field.is_none()).map(Some)
+    })
+}
+
 fn each_value(
     trees: &mut [Tree],
     pi: &ProcessingItem,
@@ -809,45 +830,32 @@ impl Transform {
                     state,
                     field_applied,
                 };
-                if let Target::Rule { trees, .. } = target {
-                    each_value(trees, pi, &env, |field, t| {
-                        let keyword = field.is_none();
-                        let Test::Str(m) = t else { return Ok(None) };
-                        if !which.any_handled(&m.pieces) {
-                            return Ok(None);
-                        }
-                        let pieces = strings::sigma_pieces(m, keyword)
-                            .into_iter()
-                            .map(|p| match p {
-                                Piece::Placeholder(n) if which.handles(&n) => Piece::AnyStr,
-                                other => other,
-                            })
-                            .collect();
-                        Ok(Some(vec![Test::Str(strings::from_pieces(
-                            pieces, m.cased, keyword,
-                        ))]))
-                    })?;
-                }
+                each_placeholder_value(target, pi, &env, which, |m, keyword| {
+                    let pieces = strings::sigma_pieces(m, keyword)
+                        .into_iter()
+                        .map(|p| match p {
+                            Piece::Placeholder(n) if which.handles(&n) => Piece::AnyStr,
+                            other => other,
+                        })
+                        .collect();
+                    Ok(vec![Test::Str(strings::from_pieces(
+                        pieces, m.cased, keyword,
+                    ))])
+                })?;
             }
             Transform::ValuePlaceholders(which) => {
                 let env = Env {
                     state,
                     field_applied,
                 };
-                if let Target::Rule { trees, .. } = target {
-                    each_value(trees, pi, &env, |field, t| {
-                        let keyword = field.is_none();
-                        let Test::Str(m) = t else { return Ok(None) };
-                        if !which.any_handled(&m.pieces) {
-                            return Ok(None);
-                        }
-                        let mut alts: Vec<Vec<Piece>> = vec![Vec::new()];
-                        for p in strings::sigma_pieces(m, keyword) {
-                            match p {
-                                Piece::Placeholder(n) if which.handles(&n) => {
-                                    let values = var_values(vars, &n, pi, origin)?;
-                                    if alts.len().saturating_mul(values.len()) > MAX_EXPANSION {
-                                        return Err(Diagnostic::error(
+                each_placeholder_value(target, pi, &env, which, |m, keyword| {
+                    let mut alts: Vec<Vec<Piece>> = vec![Vec::new()];
+                    for p in strings::sigma_pieces(m, keyword) {
+                        match p {
+                            Piece::Placeholder(n) if which.handles(&n) => {
+                                let values = var_values(vars, &n, pi, origin)?;
+                                if alts.len().saturating_mul(values.len()) > MAX_EXPANSION {
+                                    return Err(Diagnostic::error(
                                             Code::Pipeline,
                                             format!(
                                                 "the placeholders of `{}` expand to more than {MAX_EXPANSION} values",
@@ -856,28 +864,26 @@ impl Transform {
                                         )
                                         .at(&origin.file, origin.span.sub(0, 1))
                                         .with_help(item_ref("expanded by", pi)));
-                                    }
-                                    alts = alts
-                                        .iter()
-                                        .flat_map(|a| {
-                                            values.iter().map(move |v| {
-                                                let mut x = a.clone();
-                                                x.extend(v.iter().cloned());
-                                                x
-                                            })
-                                        })
-                                        .collect();
                                 }
-                                other => alts.iter_mut().for_each(|a| a.push(other.clone())),
+                                alts = alts
+                                    .iter()
+                                    .flat_map(|a| {
+                                        values.iter().map(move |v| {
+                                            let mut x = a.clone();
+                                            x.extend(v.iter().cloned());
+                                            x
+                                        })
+                                    })
+                                    .collect();
                             }
+                            other => alts.iter_mut().for_each(|a| a.push(other.clone())),
                         }
-                        Ok(Some(
-                            alts.into_iter()
-                                .map(|a| Test::Str(strings::from_pieces(a, m.cased, keyword)))
-                                .collect(),
-                        ))
-                    })?;
-                }
+                    }
+                    Ok(alts
+                        .into_iter()
+                        .map(|a| Test::Str(strings::from_pieces(a, m.cased, keyword)))
+                        .collect())
+                })?;
             }
             Transform::QueryExpression {
                 expression,
