@@ -312,8 +312,39 @@ fn vm_eval_all(exprs: &[Expr], ev: &Value) -> Vec<bool> {
         .collect()
 }
 
+/// A case-insensitive exact, prefix, suffix or substring test of one literal on field `a`,
+/// from a tiny alphabet so that the literals of a rule set overlap and share prefixes and
+/// suffixes: the anchor index's anchored automata and the literal index's skip searcher
+/// (literals of 3 bytes or more, values of a few hundred bytes) must find exactly what the
+/// reference finds.
+fn literal_pred() -> impl Strategy<Value = Expr> {
+    ("[aAb.]{3,6}", 0u8..4).prop_map(|(lit, shape)| {
+        let (starts, ends) =
+            [(true, true), (true, false), (false, true), (false, false)][shape as usize];
+        Expr::pred(Pred {
+            field: Some("a".into()),
+            test: Test::Str(StrMatch::new(vec![Piece::Lit(lit)], starts, ends, false)),
+        })
+    })
+}
+
+fn literal_event() -> impl Strategy<Value = Value> {
+    prop_oneof!["[aAb.]{0,12}", "[aAb.]{90,400}"].prop_map(|a| json!({ "a": a }))
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 3000, ..ProptestConfig::default() })]
+
+    #[test]
+    fn literal_heavy_rule_sets_agree_with_the_reference(
+        es in prop::collection::vec(prop::collection::vec(literal_pred(), 1..4).prop_map(Expr::or), 8..40),
+        ev in literal_event(),
+    ) {
+        let got = vm_eval_all(&es, &ev);
+        for (i, e) in es.iter().enumerate() {
+            prop_assert_eq!(got[i], ref_eval(&ev, e), "rule {} of {:?}\nevent {}", i, es, ev);
+        }
+    }
 
     #[test]
     fn vm_agrees_with_the_reference(e in expr(), ev in event()) {

@@ -4,7 +4,12 @@
 //! then reads one bit instead of running its own substring search. Exact, prefix and suffix
 //! tests are single comparisons already and are not indexed.
 
-use aho_corasick::{AhoCorasick, AhoCorasickKind, MatchKind};
+use std::collections::HashMap;
+
+use aho_corasick::automaton::OverlappingState;
+use aho_corasick::{
+    AhoCorasick, AhoCorasickKind, Anchored, Input, MatchKind, Span, StartKind, packed,
+};
 
 use super::event::Event;
 use crate::bytecode::Program;
@@ -13,6 +18,206 @@ use crate::ir::pred::Shape;
 
 /// Fields with at most this many literals get a DFA; larger sets a contiguous NFA.
 const DFA_MAX_LITERALS: usize = 400;
+
+/// One field's literals: the automaton, and when the literals allow it, a SIMD skip searcher.
+///
+/// An automaton walks every byte with a dependent table load, a few hundred MB/s; on long
+/// values (PowerShell's `ContextInfo`, kilobytes per event) that is most of the matching time.
+/// The skip searcher (see [`Skip`]) finds where a literal may start at several GB/s; the
+/// automaton then runs anchored there only, so every occurrence of every literal is still found.
+struct Literals {
+    ac: AhoCorasick,
+    skip: Option<Skip>,
+    /// The longest literal's length.
+    longest: usize,
+}
+
+impl Literals {
+    fn new(lits: &[String]) -> Option<Literals> {
+        let ac = AhoCorasick::builder()
+            .match_kind(MatchKind::Standard)
+            .start_kind(StartKind::Both)
+            // A DFA scans fastest but grows with the literal count; past a few hundred
+            // literals its memory outweighs the gain.
+            .kind(Some(if lits.len() <= DFA_MAX_LITERALS {
+                AhoCorasickKind::DFA
+            } else {
+                AhoCorasickKind::ContiguousNFA
+            }))
+            .build(lits)
+            .ok()?;
+        Some(Literals {
+            ac,
+            skip: Skip::new(lits),
+            longest: lits.iter().map(String::len).max().unwrap_or(0),
+        })
+    }
+
+    /// Set the bit of every literal that occurs in `text`.
+    fn scan(&self, text: &str, bits: &mut [u64]) {
+        let mut set = |p: usize| {
+            if let Some(w) = bits.get_mut(p / 64) {
+                *w |= 1 << (p % 64);
+            }
+        };
+        let Some(skip) = self.skip.as_ref().filter(|_| text.len() >= SKIP_MIN_TEXT) else {
+            for m in self.ac.find_overlapping_iter(text) {
+                set(m.pattern().as_usize());
+            }
+            return;
+        };
+        let mut at = 0;
+        while let Some(m) = skip.searcher.find_in(text, Span::from(at..text.len())) {
+            let p = m.start();
+            for &off in &skip.offsets[m.pattern().as_usize()] {
+                if let Some(start) = p.checked_sub(off as usize) {
+                    starting_at(&self.ac, text.as_bytes(), start, self.longest, &mut set);
+                }
+            }
+            at = p + 1;
+        }
+    }
+
+    fn patterns_len(&self) -> usize {
+        self.ac.patterns_len()
+    }
+}
+
+/// Report (by pattern id) every literal of `ac` that occurs in `text` at `start`; `longest` is
+/// the longest literal's length. `ac` must allow anchored searches.
+///
+/// An anchored overlapping search of a standard-semantics automaton starts at `start` but
+/// follows failure transitions once it has left the trie, so it also reports literals that
+/// begin later: the walk stops after `longest` bytes and later starts are dropped.
+pub(crate) fn starting_at(
+    ac: &AhoCorasick,
+    text: &[u8],
+    start: usize,
+    longest: usize,
+    mut found: impl FnMut(usize),
+) {
+    let end = text.len().min(start.saturating_add(longest));
+    if start > end {
+        return;
+    }
+    let input = Input::new(text).span(start..end).anchored(Anchored::Yes);
+    let mut state = OverlappingState::start();
+    while let Ok(()) = ac.try_find_overlapping(input.clone(), &mut state) {
+        match state.get_match() {
+            Some(m) if m.start() == start => found(m.pattern().as_usize()),
+            Some(_) => {}
+            None => break,
+        }
+    }
+}
+
+/// Values shorter than this are scanned by the automaton alone (the skip searcher's start-up
+/// costs more than it saves there; measured over Security-Datasets).
+const SKIP_MIN_TEXT: usize = 96;
+
+/// A packed (Teddy) searcher over short windows of the literals: every literal contains one
+/// of the windows, at known offsets. Each position where a window occurs gives the positions
+/// where a literal may start.
+///
+/// Windows are 4 bytes (a 3-byte literal is its own window), chosen greedily to cover the
+/// literals with few, rare windows (the packed searcher takes at most 128, and rare windows
+/// mean few candidates). At one position the searcher reports one window only, the first
+/// added: so longer windows come first and carry the offsets of the shorter windows they
+/// begin with.
+struct Skip {
+    searcher: packed::Searcher,
+    /// Per window: the offsets of the window within the literals it stands for.
+    offsets: Vec<Vec<u32>>,
+}
+
+/// The packed searcher's limit on patterns.
+const SKIP_MAX_WINDOWS: usize = 128;
+/// Choosing windows is quadratic-ish in the literal count; past this, no skip searcher.
+const SKIP_MAX_LITERALS: usize = 2000;
+const WINDOW: usize = 4;
+
+impl Skip {
+    fn new(lits: &[String]) -> Option<Skip> {
+        if lits.len() > SKIP_MAX_LITERALS || lits.iter().any(|l| l.len() < 3) {
+            return None;
+        }
+        // Every window of every literal, with the literals (and offsets) it occurs in.
+        let mut occurs: HashMap<&[u8], Vec<(usize, u32)>> = HashMap::new();
+        for (i, l) in lits.iter().enumerate() {
+            let b = l.as_bytes();
+            let n = WINDOW.min(b.len());
+            for off in 0..=b.len() - n {
+                let list = occurs.entry(&b[off..off + n]).or_default();
+                if list.last().is_none_or(|&(j, _)| j != i) {
+                    list.push((i, off as u32));
+                }
+            }
+        }
+        let mut covered = vec![false; lits.len()];
+        let mut left = lits.len();
+        let mut chosen: Vec<(&[u8], Vec<u32>)> = Vec::new();
+        while left > 0 {
+            if chosen.len() == SKIP_MAX_WINDOWS {
+                return None;
+            }
+            // The window covering most uncovered literals per unit of expected frequency.
+            let (w, _) = occurs
+                .iter()
+                .map(|(w, list)| {
+                    let gain = list.iter().filter(|(i, _)| !covered[*i]).count() as u64;
+                    (*w, gain * 1024 / commonness(w))
+                })
+                .filter(|&(_, score)| score > 0)
+                .max_by(|a, b| a.1.cmp(&b.1).then(b.0.cmp(a.0)))?;
+            let mut offsets = Vec::new();
+            for &(i, off) in &occurs[w] {
+                if !covered[i] {
+                    covered[i] = true;
+                    left -= 1;
+                    if !offsets.contains(&off) {
+                        offsets.push(off);
+                    }
+                }
+            }
+            chosen.push((w, offsets));
+        }
+        // Longer windows first; each also stands for the shorter windows it begins with.
+        chosen.sort_by(|a, b| b.0.len().cmp(&a.0.len()).then(a.0.cmp(b.0)));
+        let mut offsets: Vec<Vec<u32>> = chosen.iter().map(|(_, o)| o.clone()).collect();
+        for (i, (w, _)) in chosen.iter().enumerate() {
+            for (short, o) in &chosen {
+                if short.len() < w.len() && w.starts_with(short) {
+                    for &x in o {
+                        if !offsets[i].contains(&x) {
+                            offsets[i].push(x);
+                        }
+                    }
+                }
+            }
+        }
+        let searcher = packed::Config::new()
+            .match_kind(packed::MatchKind::LeftmostFirst)
+            .builder()
+            .extend(chosen.iter().map(|(w, _)| *w))
+            .build()?;
+        Some(Skip { searcher, offsets })
+    }
+}
+
+/// How common a window is likely to be in lowercased event text (higher: more common), from
+/// its bytes: letters and spaces are everywhere, digits and path punctuation less so, the rest
+/// is rare.
+fn commonness(w: &[u8]) -> u64 {
+    w.iter()
+        .map(|&b| match b {
+            b'e' | b't' | b'a' | b'o' | b'i' | b'n' | b's' | b'r' | b' ' => 16,
+            b'a'..=b'z' => 8,
+            b'0'..=b'9' | b'\\' | b'.' | b'/' | b':' | b'=' => 4,
+            _ => 1,
+        })
+        .sum::<u64>()
+        + 1
+}
 
 /// Which bit of which field's scan answers a test.
 #[derive(Debug, Clone, Copy)]
@@ -23,7 +228,7 @@ struct Slot {
 
 pub(crate) struct Prefilter {
     /// Per field id: the automaton over that field's literals.
-    automata: Vec<Option<AhoCorasick>>,
+    automata: Vec<Option<Literals>>,
     /// Per test id: its slot, when the test is an indexed `contains`.
     slots: Vec<Option<Slot>>,
 }
@@ -43,6 +248,8 @@ pub struct Cache {
     live: Vec<u32>,
     /// Scratch for the literals found in one field.
     pub(crate) hits: Vec<u32>,
+    /// Scratch for a value's bytes reversed (suffix lookups).
+    pub(crate) reversed: Vec<u8>,
     /// The generation in which every anchor field of the event was looked up.
     anchors_done: u32,
     /// The fields whose anchors the event's candidate rules use (set by `Vm::candidates`).
@@ -172,21 +379,7 @@ impl Prefilter {
             .iter()
             .map(|lits| {
                 // A field with one or two literals is searched as fast directly.
-                (lits.len() > 2)
-                    .then(|| {
-                        AhoCorasick::builder()
-                            .match_kind(MatchKind::Standard)
-                            // A DFA scans fastest but grows with the literal count; past a
-                            // few hundred literals its memory outweighs the gain.
-                            .kind(Some(if lits.len() <= DFA_MAX_LITERALS {
-                                AhoCorasickKind::DFA
-                            } else {
-                                AhoCorasickKind::ContiguousNFA
-                            }))
-                            .build(lits)
-                            .ok()
-                    })
-                    .flatten()
+                (lits.len() > 2).then(|| Literals::new(lits)).flatten()
             })
             .collect::<Vec<_>>();
         // Tests on fields without an automaton keep their own search.
@@ -232,12 +425,7 @@ impl Prefilter {
         let bits = &mut cache.bits[fu];
         bits.clear();
         bits.resize(ac.patterns_len().div_ceil(64), 0);
-        let mut scan = |text: &str| {
-            for m in ac.find_overlapping_iter(text) {
-                let p = m.pattern().as_usize();
-                bits[p / 64] |= 1 << (p % 64);
-            }
-        };
+        let mut scan = |text: &str| ac.scan(text, bits);
         if fu == self.automata.len() - 1 {
             event.all().for_each(|v| scan(event.lower(v)));
         } else {
