@@ -306,7 +306,11 @@ fn vm_eval_all(exprs: &[Expr], ev: &Value) -> Vec<bool> {
     let mut event = Event::new(vm.program.fields.len());
     event_json::read(&ev.to_string(), &vm.program.fields, &mut event).unwrap();
     let mut cache = Cache::default();
-    cache.reset();
+    // Routes the event and lowercases what the rules read (none has a routing guard, so every
+    // rule is a candidate).
+    let mut candidates = Vec::new();
+    vm.candidates(&mut event, &mut candidates, &mut cache);
+    assert_eq!(candidates.len(), exprs.len());
     (0..exprs.len())
         .map(|r| vm.matches_with(r, &event, &mut cache))
         .collect()

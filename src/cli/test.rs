@@ -322,7 +322,7 @@ fn own_tests(rule: &Arc<RuleIr>, routes: &[Pipelines], out: &mut Vec<Outcome>) {
                 );
                 continue;
             }
-            let matched = (0..vm.program.rules.len()).any(|r| vm.matches(r, &event));
+            let matched = (0..vm.program.rules.len()).any(|r| vm.matches(r, &mut event));
             let mut o = outcome(rule, test);
             o.expected = Some(u64::from(must_match));
             o.actual = Some(u64::from(matched));

@@ -341,8 +341,8 @@ fn match_event(
     opts: &Options,
 ) -> Vec<Match> {
     let mut out = Vec::new();
+    vm.candidates(&mut s.event, &mut s.candidates, &mut s.cache);
     let event = &s.event;
-    vm.candidates(event, &mut s.candidates, &mut s.cache);
     for &r in s.candidates.iter() {
         let r = r as usize;
         if vm.matches_with(r, event, &mut s.cache) {

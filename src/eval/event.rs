@@ -71,7 +71,8 @@ pub enum Kind {
     Object,
 }
 
-/// One scalar leaf. Text ranges index [`Event::text`] (and the lowercase copy).
+/// One scalar leaf. Text ranges index [`Event::text`] and, once the value has been lowercased
+/// (see [`Event::lower_fields`]), the lowercase copy.
 #[derive(Debug, Clone, Copy)]
 pub struct Value {
     pub kind: Kind,
@@ -84,6 +85,9 @@ pub struct Value {
 }
 
 const NONE: u32 = u32::MAX;
+
+/// `lower_start` of a string value not lowercased yet.
+const NOT_LOWERED: u32 = u32::MAX;
 
 /// The values of one event. Reused from event to event: `clear` keeps the allocations.
 #[derive(Debug, Default)]
@@ -126,23 +130,20 @@ impl Event {
 
     /// Append a value for a field (`None`: a leaf no rule names, kept for keyword search).
     ///
-    /// `lower`: keep a lowercase copy (only values some test reads need one).
-    pub fn push(&mut self, field: Option<u32>, kind: Kind, text: &str, lower: bool) {
+    /// Strings are not lowercased here: most values are never read by a case-insensitive
+    /// test (the routed rules name few of the event's fields), so the evaluator lowercases
+    /// just the fields its candidate rules read ([`Event::lower_fields`]).
+    pub fn push(&mut self, field: Option<u32>, kind: Kind, text: &str) {
         let start = self.text.len() as u32;
         self.text.push_str(text);
         let end = self.text.len() as u32;
-        let lower_start = self.lower.len() as u32;
-        if kind == Kind::Str && lower {
-            push_lowercase(&mut self.lower, text);
-        }
-        let lower_end = self.lower.len() as u32;
         let idx = self.values.len() as u32;
         self.values.push(Value {
             kind,
             start,
             end,
-            lower_start,
-            lower_end,
+            lower_start: NOT_LOWERED,
+            lower_end: NOT_LOWERED,
             next: NONE,
         });
         if let Some(f) = field {
@@ -207,13 +208,57 @@ impl Event {
     }
 
     /// The value's text lowercased (strings); numbers and booleans are their own lowercase.
+    /// A string must have been lowercased first ([`Event::lower_fields`], [`Event::lower_all`]).
     pub fn lower(&self, v: &Value) -> &str {
-        if v.kind == Kind::Str {
-            self.lower
-                .get(v.lower_start as usize..v.lower_end as usize)
-                .unwrap_or("")
-        } else {
-            self.text(v)
+        if v.kind != Kind::Str {
+            return self.text(v);
+        }
+        if v.lower_start == NOT_LOWERED {
+            // Every reader lowercases what it reads first; in a release build, reading the
+            // text as is would only be wrong for a value with capitals.
+            debug_assert!(false, "value read before it was lowercased");
+            return self.text(v);
+        }
+        self.lower
+            .get(v.lower_start as usize..v.lower_end as usize)
+            .unwrap_or("")
+    }
+
+    /// Lowercase the string values of these fields (those already done are skipped).
+    pub fn lower_fields(&mut self, fields: &[u32]) {
+        for &f in fields {
+            let mut i = self.heads.get(f as usize).copied().unwrap_or(NONE);
+            while let Some(v) = self.values.get(i as usize) {
+                let next = v.next;
+                self.lower_value(i as usize);
+                i = next;
+            }
+        }
+    }
+
+    /// Lowercase every string value (keyword tests read them all).
+    pub fn lower_all(&mut self) {
+        for i in 0..self.values.len() {
+            self.lower_value(i);
+        }
+    }
+
+    fn lower_value(&mut self, i: usize) {
+        let Some(v) = self.values.get(i) else {
+            return;
+        };
+        if v.kind != Kind::Str || v.lower_start != NOT_LOWERED {
+            return;
+        }
+        let Some(text) = self.text.get(v.start as usize..v.end as usize) else {
+            return;
+        };
+        let lower_start = self.lower.len() as u32;
+        push_lowercase(&mut self.lower, text);
+        let lower_end = self.lower.len() as u32;
+        if let Some(v) = self.values.get_mut(i) {
+            v.lower_start = lower_start;
+            v.lower_end = lower_end;
         }
     }
 

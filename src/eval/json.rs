@@ -64,7 +64,7 @@ struct Reader<'a, 'f> {
     sc: &'f mut Scratch,
 }
 
-impl Reader<'_, '_> {
+impl<'a> Reader<'a, '_> {
     fn key(&self, i: usize) -> &str {
         let (s, e) = self.sc.path[i];
         &self.sc.keys[s as usize..e as usize]
@@ -119,9 +119,12 @@ impl Reader<'_, '_> {
                     if self.peek() != Some(b'"') {
                         return Err(self.err("expected a key"));
                     }
-                    self.string()?;
+                    let key = self.string()?;
                     let start = self.sc.keys.len();
-                    self.sc.keys.push_str(&self.sc.unescaped);
+                    match key {
+                        Some(k) => self.sc.keys.push_str(k),
+                        None => self.sc.keys.push_str(&self.sc.unescaped),
+                    }
                     self.sc.path.push((start as u32, self.sc.keys.len() as u32));
                     self.expect(b':')?;
                     self.value(event, depth + 1)?;
@@ -161,10 +164,13 @@ impl Reader<'_, '_> {
                 }
             }
             Some(b'"') => {
-                self.string()?;
-                let text = std::mem::take(&mut self.sc.unescaped);
-                self.leaf(event, Kind::Str, &text);
-                self.sc.unescaped = text;
+                if let Some(text) = self.string()? {
+                    self.leaf(event, Kind::Str, text);
+                } else {
+                    let text = std::mem::take(&mut self.sc.unescaped);
+                    self.leaf(event, Kind::Str, &text);
+                    self.sc.unescaped = text;
+                }
                 Ok(())
             }
             Some(b't') => self.literal(event, "true", Kind::Bool(true)),
@@ -196,9 +202,20 @@ impl Reader<'_, '_> {
         }
     }
 
-    /// Read a string at `pos` (on its opening quote) into `self.unescaped`.
-    fn string(&mut self) -> Result<(), JsonError> {
+    /// Read a string at `pos` (on its opening quote): the text itself when it has no escape
+    /// (most strings: no copy), else `None` with the unescaped text in `self.sc.unescaped`.
+    fn string(&mut self) -> Result<Option<&'a str>, JsonError> {
         self.pos += 1;
+        let s: &'a str = self.s;
+        let first = self.pos;
+        match memchr::memchr2(b'"', b'\\', &self.b[first..]) {
+            Some(i) if self.b[first + i] == b'"' => {
+                self.pos = first + i + 1;
+                return Ok(Some(&s[first..first + i]));
+            }
+            Some(_) => {}
+            None => return Err(self.err("unterminated string")),
+        }
         self.sc.unescaped.clear();
         loop {
             let rest = &self.b[self.pos..];
@@ -209,7 +226,7 @@ impl Reader<'_, '_> {
             self.pos += i;
             if self.b[self.pos] == b'"' {
                 self.pos += 1;
-                return Ok(());
+                return Ok(None);
             }
             // A backslash escape.
             let Some(&e) = self.b.get(self.pos + 1) else {
@@ -300,8 +317,7 @@ impl Reader<'_, '_> {
             }
             self.sc.name = name;
         }
-        let lower = fields.all_values || direct.is_some() || short.is_some();
-        event.push(direct, kind, text, lower);
+        event.push(direct, kind, text);
         if let (Some(f), Some(idx)) = (short, event.last_index()) {
             event.alias(f, idx);
         }

@@ -138,7 +138,7 @@ const WINDOW: usize = 4;
 
 impl Skip {
     fn new(lits: &[String]) -> Option<Skip> {
-        if lits.len() > SKIP_MAX_LITERALS || lits.iter().any(|l| l.len() < 3) {
+        if lits.len() > SKIP_MAX_LITERALS || lits.iter().any(|l| l.len() < 2) {
             return None;
         }
         // Every window of every literal, with the literals (and offsets) it occurs in.
@@ -248,6 +248,8 @@ pub struct Cache {
     live: Vec<u32>,
     /// Scratch for the literals found in one field.
     pub(crate) hits: Vec<u32>,
+    /// The fields the event's candidate rules read lowercased (set by `Vm::candidates`).
+    pub(crate) reads: super::vm::Reads,
     /// Scratch for a value's bytes reversed (suffix lookups).
     pub(crate) reversed: Vec<u8>,
     /// The generation in which every anchor field of the event was looked up.

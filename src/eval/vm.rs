@@ -41,27 +41,85 @@ struct ChannelRoutes {
     by_id: HashMap<i64, Bucket>,
 }
 
-/// The rules of one routing key, and the fields their anchors are looked up in.
+/// The rules of one routing key, the fields their anchors are looked up in, and the fields
+/// their case-insensitive tests read.
 #[derive(Default)]
 struct Bucket {
     rules: Vec<u32>,
     fields: Vec<u32>,
+    reads: Reads,
+}
+
+/// The fields whose values some rules read lowercased.
+#[derive(Default, Clone)]
+pub(crate) struct Reads {
+    fields: Vec<u32>,
+    /// A keyword test reads every value.
+    all: bool,
+}
+
+impl Reads {
+    fn add(&mut self, other: &Reads) {
+        for &f in &other.fields {
+            if !self.fields.contains(&f) {
+                self.fields.push(f);
+            }
+        }
+        self.all |= other.all;
+    }
 }
 
 impl Bucket {
-    fn push(&mut self, rule: u32, anchor_fields: &[u32]) {
+    fn push(&mut self, rule: u32, anchor_fields: &[u32], reads: &Reads) {
         self.rules.push(rule);
         for &f in anchor_fields {
             if !self.fields.contains(&f) {
                 self.fields.push(f);
             }
         }
+        self.reads.add(reads);
     }
 
-    fn add_to(&self, rules: &mut Vec<u32>, fields: &mut Vec<u32>) {
+    fn add_to(&self, rules: &mut Vec<u32>, fields: &mut Vec<u32>, reads: &mut Reads) {
         rules.extend_from_slice(&self.rules);
         fields.extend_from_slice(&self.fields);
+        reads.fields.extend_from_slice(&self.reads.fields);
+        reads.all |= self.reads.all;
     }
+}
+
+/// What rule `r`'s code reads lowercased: the fields of its case-insensitive string tests and
+/// field references (both sides); a keyword test reads every value.
+fn reads_of(program: &Program, r: usize) -> Reads {
+    let mut reads = Reads::default();
+    let Some(rule) = program.rules.get(r) else {
+        return reads;
+    };
+    let mut add = |f: u32| {
+        if !reads.fields.contains(&f) {
+            reads.fields.push(f);
+        }
+    };
+    for instr in program.code.iter().skip(rule.entry as usize) {
+        let t = match *instr {
+            Instr::Return => break,
+            Instr::Test(t) => t,
+            _ => continue,
+        };
+        let Some(def) = program.tests.get(t as usize) else {
+            continue;
+        };
+        match (&def.test, def.field) {
+            (Test::Str(_), None) => reads.all = true,
+            (Test::Str(_), Some(f)) => add(f),
+            (Test::FieldRef(fr), f) => {
+                f.into_iter().for_each(&mut add);
+                program.fields.get(&fr.other).into_iter().for_each(&mut add);
+            }
+            _ => {}
+        }
+    }
+    reads
 }
 
 impl Router {
@@ -73,35 +131,45 @@ impl Router {
         };
         for (i, rule) in program.rules.iter().enumerate() {
             let fields = anchors.fields_of(i);
+            let reads = &reads_of(program, i);
             let i = i as u32;
             let Some(guards) = &rule.guards else {
-                r.always.push(i, fields);
+                r.always.push(i, fields, reads);
                 continue;
             };
             for g in guards {
-                match (&g.channel, g.event_id) {
-                    (ChannelKey::Absent, _) => r.no_channel.push(i, fields),
+                let bucket = match (&g.channel, g.event_id) {
+                    (ChannelKey::Absent, _) => &mut r.no_channel,
                     (ChannelKey::Is(c), id) => {
                         let routes = r.channels.entry(c.as_str().into()).or_default();
                         match id {
-                            Some(id) => routes.by_id.entry(id).or_default().push(i, fields),
-                            None => routes.any_id.push(i, fields),
+                            Some(id) => routes.by_id.entry(id).or_default(),
+                            None => &mut routes.any_id,
                         }
                     }
-                    (ChannelKey::Any, Some(id)) => r.by_id.entry(id).or_default().push(i, fields),
-                    (ChannelKey::Any, None) => r.always.push(i, fields),
-                }
+                    (ChannelKey::Any, Some(id)) => r.by_id.entry(id).or_default(),
+                    (ChannelKey::Any, None) => &mut r.always,
+                };
+                bucket.push(i, fields, reads);
             }
         }
         r
     }
 
-    /// The rules that may match `event`, in rule order, each once; and the fields their
-    /// anchors are looked up in.
-    fn candidates(&self, event: &Event, out: &mut Vec<u32>, fields: &mut Vec<u32>) {
+    /// The rules that may match `event`, in rule order, each once; the fields their anchors
+    /// are looked up in; and the fields they read lowercased.
+    fn candidates(
+        &self,
+        event: &Event,
+        out: &mut Vec<u32>,
+        fields: &mut Vec<u32>,
+        reads: &mut Reads,
+    ) {
         out.clear();
         fields.clear();
-        self.always.add_to(out, fields);
+        reads.fields.clear();
+        reads.all = false;
+        self.always.add_to(out, fields, reads);
         let id = self
             .id_field
             .and_then(|f| event.field(f).find(|v| v.is_scalar()))
@@ -112,7 +180,7 @@ impl Router {
         if let Some(id) = id
             && let Some(b) = self.by_id.get(&id)
         {
-            b.add_to(out, fields);
+            b.add_to(out, fields, reads);
         }
         match self
             .channel_field
@@ -120,13 +188,13 @@ impl Router {
         {
             Some(v) => {
                 if let Some(routes) = self.channels.get(event.lower(v)) {
-                    routes.any_id.add_to(out, fields);
+                    routes.any_id.add_to(out, fields, reads);
                     if let Some(b) = id.and_then(|id| routes.by_id.get(&id)) {
-                        b.add_to(out, fields);
+                        b.add_to(out, fields, reads);
                     }
                 }
             }
-            None => self.no_channel.add_to(out, fields),
+            None => self.no_channel.add_to(out, fields, reads),
         }
         out.sort_unstable();
         out.dedup();
@@ -155,23 +223,37 @@ impl Vm {
         })
     }
 
-    /// The indices of the rules that may match `event` (all others cannot), in rule order.
-    /// Starts a new event in `cache`: call it before [`Vm::matches_with`] for each event.
-    pub fn candidates(&self, event: &Event, out: &mut Vec<u32>, cache: &mut Cache) {
+    /// The indices of the rules that may match `event` (all others cannot), in rule order;
+    /// lowercases the values they read. Starts a new event in `cache`: call it before
+    /// [`Vm::matches_with`] for each event.
+    pub fn candidates(&self, event: &mut Event, out: &mut Vec<u32>, cache: &mut Cache) {
         cache.reset();
+        if let Some(f) = self.router.channel_field {
+            event.lower_fields(&[f]);
+        }
         let mut fields = std::mem::take(&mut cache.anchor_fields);
-        self.router.candidates(event, out, &mut fields);
+        let mut reads = std::mem::take(&mut cache.reads);
+        self.router.candidates(event, out, &mut fields, &mut reads);
+        if reads.all {
+            event.lower_all();
+        } else {
+            event.lower_fields(&reads.fields);
+        }
         cache.anchor_fields = fields;
+        cache.reads = reads;
     }
 
-    /// Run rule `r`'s code on `event`.
-    pub fn matches(&self, r: usize, event: &Event) -> bool {
+    /// Run rule `r`'s code on `event` (every value lowercased first).
+    pub fn matches(&self, r: usize, event: &mut Event) -> bool {
+        event.lower_all();
         let mut cache = Cache::default();
         cache.reset();
         self.matches_with(r, event, &mut cache)
     }
 
-    /// [`Vm::matches`] with a per-thread cache; call `cache.reset()` before each new event.
+    /// Run rule `r`'s code on `event`, whose values it reads must have been lowercased
+    /// ([`Vm::candidates`] does that); call [`Vm::candidates`] or `cache.reset()` before each
+    /// new event.
     pub fn matches_with(&self, r: usize, event: &Event, cache: &mut Cache) -> bool {
         let Some(rule) = self.program.rules.get(r) else {
             return false;
