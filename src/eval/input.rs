@@ -118,19 +118,15 @@ pub fn read(path: &Path, f: &mut dyn FnMut(Item<'_>)) {
 /// JSON lines: one event per non-blank line. A file holding one pretty-printed JSON object (as
 /// evtx tools write a single event) is read as that one event.
 pub fn read_lines(mut r: impl BufRead, source: &Arc<str>, f: &mut dyn FnMut(Item<'_>)) {
-    let mut line = Vec::new();
+    let mut lines = Lines::default();
     let mut n = 0u64;
     let mut pretty: Option<(u64, String)> = None;
     let mut skipping = false;
     loop {
-        line.clear();
-        let got = match (&mut r)
-            .take(MAX_LINE_BYTES as u64 + 1)
-            .read_until(b'\n', &mut line)
-        {
-            Ok(0) => break,
-            Ok(got) => got,
-            Err(e) => {
+        let line = match lines.next(&mut r) {
+            Line::Text(line) => line,
+            Line::Eof => break,
+            Line::Error(e) => {
                 f(Item::Error(ReadError {
                     source: source.clone(),
                     index: n + 1,
@@ -138,25 +134,18 @@ pub fn read_lines(mut r: impl BufRead, source: &Arc<str>, f: &mut dyn FnMut(Item
                 }));
                 break;
             }
+            Line::TooLong => {
+                n += 1;
+                f(Item::Error(ReadError {
+                    source: source.clone(),
+                    index: n,
+                    message: format!("line longer than {} MiB, skipped", MAX_LINE_BYTES >> 20),
+                }));
+                continue;
+            }
         };
         n += 1;
-        if got > MAX_LINE_BYTES && line.last() != Some(&b'\n') {
-            // Skip the rest of an oversized line without keeping it.
-            let mut skip = Vec::new();
-            while let Ok(k) = (&mut r).take(1 << 20).read_until(b'\n', &mut skip) {
-                if k == 0 || skip.last() == Some(&b'\n') {
-                    break;
-                }
-                skip.clear();
-            }
-            f(Item::Error(ReadError {
-                source: source.clone(),
-                index: n,
-                message: format!("line longer than {} MiB, skipped", MAX_LINE_BYTES >> 20),
-            }));
-            continue;
-        }
-        let text = match std::str::from_utf8(&line) {
+        let text = match std::str::from_utf8(line) {
             Ok(t) => t.trim(),
             Err(e) => {
                 f(Item::Error(ReadError {
@@ -219,6 +208,81 @@ pub fn read_lines(mut r: impl BufRead, source: &Arc<str>, f: &mut dyn FnMut(Item
             index: start,
             message: "unterminated JSON object".into(),
         }));
+    }
+}
+
+/// Splits a reader into lines. A line inside the reader's buffer is handed out where it lies
+/// (found with SIMD `memchr`, no copy); only a line that straddles two buffer fills is
+/// gathered into `long`.
+#[derive(Default)]
+struct Lines {
+    long: Vec<u8>,
+    /// Bytes of the reader's buffer handed out last time, consumed on the next call.
+    pending: usize,
+}
+
+enum Line<'a> {
+    /// A line, without its `\n`.
+    Text(&'a [u8]),
+    /// A line over [`MAX_LINE_BYTES`], read past without keeping it.
+    TooLong,
+    Eof,
+    Error(std::io::Error),
+}
+
+impl Lines {
+    fn next<'a, R: BufRead>(&'a mut self, r: &'a mut R) -> Line<'a> {
+        r.consume(std::mem::take(&mut self.pending));
+        self.long.clear();
+        let mut too_long = false;
+        loop {
+            let buf = match r.fill_buf() {
+                Ok(buf) => buf,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => return Line::Error(e),
+            };
+            if buf.is_empty() {
+                // End of input: the last line may lack its `\n`.
+                return match (too_long, self.long.is_empty()) {
+                    (true, _) => Line::TooLong,
+                    (false, true) => Line::Eof,
+                    (false, false) => Line::Text(&self.long),
+                };
+            }
+            match memchr::memchr(b'\n', buf) {
+                Some(i) if self.long.is_empty() && !too_long => {
+                    self.pending = i + 1;
+                    // Re-borrow for 'a: the buffer stays put until the next call consumes it.
+                    return match r.fill_buf() {
+                        Ok(buf) => Line::Text(&buf[..i]),
+                        Err(e) => Line::Error(e),
+                    };
+                }
+                Some(i) => {
+                    if !too_long {
+                        self.long.extend_from_slice(&buf[..i]);
+                    }
+                    r.consume(i + 1);
+                    too_long |= self.long.len() > MAX_LINE_BYTES;
+                    return if too_long {
+                        Line::TooLong
+                    } else {
+                        Line::Text(&self.long)
+                    };
+                }
+                None => {
+                    let k = buf.len();
+                    if !too_long {
+                        self.long.extend_from_slice(buf);
+                        if self.long.len() > MAX_LINE_BYTES {
+                            too_long = true;
+                            self.long.clear();
+                        }
+                    }
+                    r.consume(k);
+                }
+            }
+        }
     }
 }
 
@@ -399,5 +463,36 @@ fn read_member(mut r: impl Read, name: &str, member: &Arc<str>, f: &mut dyn FnMu
         read_evtx(std::io::Cursor::new(buf), member, f);
     } else {
         read_lines(BufReader::with_capacity(1 << 20, r), member, f);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn split(input: &str, capacity: usize) -> Vec<String> {
+        let mut r = BufReader::with_capacity(capacity, input.as_bytes());
+        let mut lines = Lines::default();
+        let mut out = Vec::new();
+        loop {
+            match lines.next(&mut r) {
+                Line::Text(t) => out.push(String::from_utf8_lossy(t).into_owned()),
+                Line::TooLong => out.push("<too long>".into()),
+                Line::Eof => return out,
+                Line::Error(e) => panic!("{e}"),
+            }
+        }
+    }
+
+    #[test]
+    fn lines_inside_and_across_buffer_fills() {
+        let input = "a\nbcdefghijklmnop\n\nqr\nlast";
+        let want = ["a", "bcdefghijklmnop", "", "qr", "last"];
+        // Capacities from one byte (every line straddles fills) to the whole input.
+        for capacity in 1..=input.len() + 1 {
+            assert_eq!(split(input, capacity), want, "capacity {capacity}");
+        }
+        assert_eq!(split("x\n", 4), ["x"]);
+        assert!(split("", 4).is_empty());
     }
 }
