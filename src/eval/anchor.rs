@@ -59,7 +59,7 @@ impl Anchored {
         let ac = AhoCorasick::builder()
             .match_kind(MatchKind::Standard)
             .start_kind(StartKind::Anchored)
-            .kind(Some(AhoCorasickKind::DFA))
+            .kind(Some(AhoCorasickKind::ContiguousNFA))
             .build(literals.iter().map(|(l, _)| l))
             .ok()?;
         Some(Anchored {

@@ -208,7 +208,7 @@ impl<'a> Reader<'a, '_> {
         self.pos += 1;
         let s: &'a str = self.s;
         let first = self.pos;
-        match memchr::memchr2(b'"', b'\\', &self.b[first..]) {
+        match quote_or_backslash(&self.b[first..]) {
             Some(i) if self.b[first + i] == b'"' => {
                 self.pos = first + i + 1;
                 return Ok(Some(&s[first..first + i]));
@@ -322,6 +322,17 @@ impl<'a> Reader<'a, '_> {
             event.alias(f, idx);
         }
     }
+}
+
+/// The position of the first `"` or `\\` in `b`. Most keys and values are a few bytes long,
+/// where a plain loop beats SIMD `memchr2`'s setup; longer strings go to `memchr2`.
+fn quote_or_backslash(b: &[u8]) -> Option<usize> {
+    const SHORT: usize = 24;
+    if let Some(i) = b.iter().take(SHORT).position(|&c| c == b'"' || c == b'\\') {
+        return Some(i);
+    }
+    let rest = b.get(SHORT..)?;
+    memchr::memchr2(b'"', b'\\', rest).map(|i| i + SHORT)
 }
 
 /// The short name of a leaf under `Event.System`, `Event.EventData` or `Event.UserData.<x>`,
