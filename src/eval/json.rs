@@ -20,6 +20,12 @@ pub struct Scratch {
     path: Vec<(u32, u32)>,
     name: String,
     unescaped: String,
+    /// Per position among the root object's keys: the last key seen there and the field ids
+    /// it resolved to (its own name, its winlogbeat short name). Events of one kind list their
+    /// keys in the same order, so most lookups are one short comparison instead of a hash.
+    root_keys: Vec<(String, Option<u32>, Option<u32>)>,
+    /// The position of the root key being read.
+    root_ordinal: usize,
 }
 
 /// Parse one JSON object into `event` (cleared first).
@@ -114,10 +120,15 @@ impl<'a> Reader<'a, '_> {
                     self.pos += 1;
                     return Ok(());
                 }
+                let mut ordinal = 0;
                 loop {
                     self.ws();
                     if self.peek() != Some(b'"') {
                         return Err(self.err("expected a key"));
+                    }
+                    if depth == 0 {
+                        self.sc.root_ordinal = ordinal;
+                        ordinal += 1;
                     }
                     let key = self.string()?;
                     let start = self.sc.keys.len();
@@ -273,13 +284,41 @@ impl<'a> Reader<'a, '_> {
         Ok(char::from_u32(hi).unwrap_or('\u{FFFD}'))
     }
 
+    /// The field ids of the current root key: its own name and its winlogbeat short name.
+    fn root_ids(&mut self) -> (Option<u32>, Option<u32>) {
+        let i = self.sc.root_ordinal;
+        let (s, e) = self.sc.path[0];
+        let key = &self.sc.keys[s as usize..e as usize];
+        if let Some((k, direct, top)) = self.sc.root_keys.get(i)
+            && k == key
+        {
+            return (*direct, *top);
+        }
+        let direct = self.fields.get(key);
+        let top = winlogbeat_top(key).and_then(|n| self.fields.get(n));
+        if self.sc.root_keys.len() <= i {
+            self.sc.root_keys.resize(i + 1, (String::new(), None, None));
+        }
+        let slot = &mut self.sc.root_keys[i];
+        slot.0.clear();
+        slot.0.push_str(key);
+        slot.1 = direct;
+        slot.2 = top;
+        (direct, top)
+    }
+
     /// Record a scalar under every name it answers to.
     fn leaf(&mut self, event: &mut Event, kind: Kind, text: &str) {
         let fields = self.fields;
         let depth = self.sc.path.len();
+        let mut short = None;
         let direct = match depth {
             0 => None,
-            1 => fields.get(self.key(0)),
+            1 => {
+                let (direct, top) = self.root_ids();
+                short = top;
+                direct
+            }
             _ if !fields.has_dotted() => None,
             _ => {
                 let mut name = std::mem::take(&mut self.sc.name);
@@ -297,11 +336,8 @@ impl<'a> Reader<'a, '_> {
         };
         // An object under `Event.System` is usually a `#text` holder (`EventID`); its short name
         // stands for the text, so the object itself is not a value of it.
-        let mut short = None;
         if depth == 1 {
-            short = winlogbeat_top(self.key(0))
-                .and_then(|n| fields.get(n))
-                .filter(|&f| Some(f) != direct);
+            short = short.filter(|&f| Some(f) != direct);
         } else if depth <= 6
             && kind != Kind::Object
             && matches!(self.key(0), "Event" | "event_data" | "winlog")
