@@ -151,6 +151,24 @@ impl AnchorIndex {
         }
     }
 
+    /// Is rule `r` anchored (skipped unless one of its anchors is true)?
+    pub(crate) fn anchored(&self, r: usize) -> bool {
+        matches!(self.rule_fields.get(r), Some(Some(_)))
+    }
+
+    /// Look up every anchor field the event's candidate rules use (`Cache::anchor_fields`), so
+    /// that [`Cache::is_live`] answers for all of them.
+    pub(crate) fn scan_candidates(&self, event: &Event, cache: &mut Cache, prefilter: &Prefilter) {
+        let fields = std::mem::take(&mut cache.anchor_fields);
+        for &f in &fields {
+            if !cache.scanned_anchors(f) {
+                self.scan(f, event, cache, prefilter);
+            }
+        }
+        cache.anchor_fields = fields;
+        cache.set_anchors_done();
+    }
+
     /// Could rule `r` match? (`true` when it is not anchored.) The first call for an event
     /// looks up the anchor fields of all its candidate rules (`Cache::anchor_fields`), so later
     /// calls are one bit each. Without a candidate list (`anchor_fields` empty), rule `r`'s own
@@ -166,14 +184,7 @@ impl AnchorIndex {
             return true;
         };
         if !cache.anchors_done() {
-            let fields = std::mem::take(&mut cache.anchor_fields);
-            for &f in &fields {
-                if !cache.scanned_anchors(f) {
-                    self.scan(f, event, cache, prefilter);
-                }
-            }
-            cache.anchor_fields = fields;
-            cache.set_anchors_done();
+            self.scan_candidates(event, cache, prefilter);
         }
         for &f in own {
             if !cache.scanned_anchors(f) {

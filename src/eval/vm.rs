@@ -223,8 +223,9 @@ impl Vm {
         })
     }
 
-    /// The indices of the rules that may match `event` (all others cannot), in rule order;
-    /// lowercases the values they read. Starts a new event in `cache`: call it before
+    /// The indices of the rules that may match `event` (all others cannot), in rule order:
+    /// those routed to it that are not anchored or have a true anchor. Lowercases the values
+    /// they read. Starts a new event in `cache`: call it before
     /// [`Vm::matches_with`] for each event.
     pub fn candidates(&self, event: &mut Event, out: &mut Vec<u32>, cache: &mut Cache) {
         cache.reset();
@@ -241,6 +242,10 @@ impl Vm {
         }
         cache.anchor_fields = fields;
         cache.reads = reads;
+        // Most candidates are anchored and have no true anchor: drop them here, in one tight
+        // loop, rather than one call each.
+        self.anchors.scan_candidates(event, cache, &self.prefilter);
+        out.retain(|&r| !self.anchors.anchored(r as usize) || cache.is_live(r));
     }
 
     /// Run rule `r`'s code on `event` (every value lowercased first).
