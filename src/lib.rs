@@ -12,6 +12,7 @@
 //! [`diagnostic`] is the one error type every stage reports with. Modules are public for the
 //! test suite, benches and fuzz targets; they are not a stable library API.
 
+pub(crate) mod backend;
 pub mod bytecode;
 pub mod cli;
 pub mod diagnostic;

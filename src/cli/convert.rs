@@ -1,12 +1,31 @@
-//! `sigc convert`: rules → target queries. The flags are the contract later backends fill in;
-//! a target that does not exist is a clear error (exit 2) before anything is loaded.
+//! `sigc convert`: rules → target queries. A target or format that does not exist is a clear
+//! error (exit 2) before anything is loaded. Every rule is converted or refused on its own: a
+//! refusal is an error at the rule's file and line, the other rules are still written, and the
+//! exit code is 1 when any rule failed.
+//!
+//! Output: the queries in input order, one per rule (a query spanning lines, like `tstats`,
+//! is followed by a blank line); `--json` writes one object per rule and line,
+//! `{"path","id","title","query"}` or `{"path","id","title","error"}` for a refused rule;
+//! `--output-dir` writes one file per rule, named after the rule.
+
+use std::io::Write;
+use std::sync::Arc;
+
+use rayon::prelude::*;
 
 use super::check::report_to_stderr;
+use crate::backend::{self, Backend};
 use crate::diagnostic::{Code, Diagnostic};
-use crate::pipeline;
+use crate::ir::rule::RuleIr;
+use crate::load::{self, Input, Item};
+use crate::pipeline::{self, Pipelines};
 
-/// Targets sigc can convert to. Backends register here as they land.
-pub(crate) const TARGETS: &[&str] = &["bytecode"];
+/// Targets sigc can convert to: the evaluator's bytecode and every backend.
+pub(crate) fn targets() -> Vec<&'static str> {
+    let mut t = vec!["bytecode"];
+    t.extend(backend::all().iter().map(|b| b.name()));
+    t
+}
 
 #[derive(clap::Args)]
 pub(crate) struct Args {
@@ -34,12 +53,9 @@ pub(crate) struct Args {
 }
 
 pub(crate) fn run(args: &Args) -> u8 {
-    if !TARGETS.contains(&args.target.as_str()) {
-        let known = if TARGETS.is_empty() {
-            "none yet".to_string()
-        } else {
-            TARGETS.join(", ")
-        };
+    let targets = targets();
+    if !targets.contains(&args.target.as_str()) {
+        let known = targets.join(", ");
         report_to_stderr(&[Diagnostic::error(
             Code::UnknownTarget,
             format!("unknown target `{}`", args.target),
@@ -49,13 +65,139 @@ pub(crate) fn run(args: &Args) -> u8 {
         ))]);
         return 2;
     }
-    if let Err(d) = pipeline::resolve_all(&args.pipelines) {
-        report_to_stderr(&[d]);
+    let pipelines = match pipeline::resolve_all(&args.pipelines) {
+        Ok(p) => p,
+        Err(d) => {
+            report_to_stderr(&[d]);
+            return 2;
+        }
+    };
+    match backend::find(&args.target) {
+        Some(b) => text(args, b, &pipelines),
+        None => bytecode(args),
+    }
+}
+
+/// One rule's outcome.
+struct Converted {
+    path: String,
+    id: Option<String>,
+    title: String,
+    name: String,
+    result: Result<String, Diagnostic>,
+}
+
+/// Convert every rule of the inputs with a text backend.
+fn text(args: &Args, b: &dyn Backend, pipelines: &Pipelines) -> u8 {
+    if !b.formats().contains(&args.format.as_str()) {
+        report_to_stderr(&[Diagnostic::error(
+            Code::UnknownTarget,
+            format!("the {} target has no format `{}`", b.name(), args.format),
+        )
+        .with_help(format!("formats: {}", b.formats().join(", ")))]);
         return 2;
     }
-    match args.target.as_str() {
-        "bytecode" => bytecode(args),
-        _ => 2,
+    let inputs: Vec<Input> = args.paths.iter().map(|p| Input::parse(p)).collect();
+    let set = load::load(&inputs);
+    let mut failed = false;
+    let mut diags = Vec::new();
+    let mut rules: Vec<(&str, &Arc<RuleIr>)> = Vec::new();
+    for doc in &set.docs {
+        diags.extend(doc.diagnostics.iter().cloned());
+        failed |= doc.failed();
+        match &doc.item {
+            Some(Item::Rule(r)) => rules.push((&doc.path, r)),
+            Some(Item::Correlation(c)) => {
+                failed = true;
+                diags.push(
+                    Diagnostic::error(
+                        Code::Unsupported,
+                        format!("correlation rules are not converted to {} yet", b.name()),
+                    )
+                    .at(&c.origin.file, c.origin.span),
+                );
+            }
+            Some(Item::Filter(_)) | None => {}
+        }
+    }
+    let out: Vec<Converted> = rules
+        .par_iter()
+        .map(|(path, r)| convert_one(b, &args.format, pipelines, path, r))
+        .collect();
+    for c in &out {
+        if let Err(d) = &c.result {
+            failed = true;
+            diags.push(d.clone());
+        }
+    }
+    report_to_stderr(&diags);
+    if let Err(e) = write(args, &out) {
+        report_to_stderr(&[Diagnostic::error(Code::Io, e)]);
+        return 2;
+    }
+    u8::from(failed)
+}
+
+fn convert_one(
+    b: &dyn Backend,
+    format: &str,
+    pipelines: &Pipelines,
+    path: &str,
+    rule: &RuleIr,
+) -> Converted {
+    let result = pipelines.apply(rule).and_then(|r| {
+        b.convert(&r, format).map_err(|msg| {
+            Diagnostic::error(Code::Unsupported, msg).at(&rule.origin.file, rule.origin.span)
+        })
+    });
+    Converted {
+        path: path.to_string(),
+        id: rule.header.id.clone(),
+        title: rule.header.title.clone(),
+        name: backend::splunk::tstats::rule_name(rule),
+        result,
+    }
+}
+
+fn write(args: &Args, out: &[Converted]) -> Result<(), String> {
+    if let Some(dir) = &args.output_dir {
+        std::fs::create_dir_all(dir).map_err(|e| format!("{dir}: {e}"))?;
+        for c in out {
+            if let Ok(q) = &c.result {
+                let path = std::path::Path::new(dir).join(format!("{}.{}", c.name, args.target));
+                std::fs::write(&path, format!("{q}\n"))
+                    .map_err(|e| format!("{}: {e}", path.display()))?;
+            }
+        }
+        return Ok(());
+    }
+    let mut text = String::new();
+    for c in out {
+        if args.json {
+            let mut o = serde_json::Map::new();
+            o.insert("path".into(), c.path.clone().into());
+            o.insert("id".into(), c.id.clone().into());
+            o.insert("title".into(), c.title.clone().into());
+            match &c.result {
+                Ok(q) => o.insert("query".into(), q.clone().into()),
+                Err(d) => o.insert("error".into(), d.message.clone().into()),
+            };
+            text.push_str(&serde_json::Value::Object(o).to_string());
+            text.push('\n');
+        } else if let Ok(q) = &c.result {
+            text.push_str(q);
+            text.push('\n');
+            if q.contains('\n') {
+                text.push('\n');
+            }
+        }
+    }
+    match &args.output {
+        Some(path) => std::fs::write(path, text).map_err(|e| format!("{path}: {e}")),
+        None => std::io::stdout()
+            .lock()
+            .write_all(text.as_bytes())
+            .map_err(|e| format!("stdout: {e}")),
     }
 }
 

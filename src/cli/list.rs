@@ -30,7 +30,7 @@ pub(crate) fn run(what: What) -> u8 {
             }
         }
         What::Targets => {
-            for t in super::convert::TARGETS {
+            for t in super::convert::targets() {
                 println!("{t}");
             }
         }

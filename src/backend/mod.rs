@@ -1,0 +1,30 @@
+//! Backends: the IR of a rule → a query in a target language.
+//!
+//! One trait, one module per target; what differs between dialects of one target is data
+//! (pipelines under `backends/`, templates under `templates/`), and shared code never asks
+//! which target it serves. A backend either expresses a rule exactly or refuses it with a
+//! reason: it never emits a query that means something else.
+
+pub(crate) mod splunk;
+pub(crate) mod strings;
+
+use crate::ir::rule::RuleIr;
+
+/// A query language sigc converts to.
+pub(crate) trait Backend: Sync {
+    /// The `-t` name.
+    fn name(&self) -> &'static str;
+    /// Output formats (`-f`), the first being the default.
+    fn formats(&self) -> &'static [&'static str];
+    /// One rule (pipelines already applied) as a query in `format`, or why it cannot be one.
+    fn convert(&self, rule: &RuleIr, format: &str) -> Result<String, String>;
+}
+
+/// Every backend, by `-t` name.
+pub(crate) fn all() -> &'static [&'static dyn Backend] {
+    &[&splunk::Splunk]
+}
+
+pub(crate) fn find(name: &str) -> Option<&'static dyn Backend> {
+    all().iter().copied().find(|b| b.name() == name)
+}

@@ -1,0 +1,293 @@
+//! `-f tstats`: a rule as a `| tstats` search over a CIM data model, in the shape of Splunk's
+//! own security_content detections:
+//!
+//! ```text
+//! | tstats `security_content_summariesonly` count min(_time) as firstTime max(_time) as lastTime
+//!   from datamodel=Endpoint.Processes where <terms> by <fields>
+//! | `drop_dm_object_name(Processes)`
+//! | `security_content_ctime(firstTime)`
+//! | `security_content_ctime(lastTime)`
+//! | `<rule_name>_filter`
+//! ```
+//!
+//! The data model comes from the pipeline state the `splunk_cim` pipeline sets (`data_model`,
+//! `data_object`, `node_name`, `by_fields`, `name_fields`; see `backends/splunk/README.md`).
+//! State keys override the rest: `tstats_summariesonly` (the text after `tstats`),
+//! `tstats_aggregations`, `tstats_span` (adds `_time span=...` to the `by` fields) and
+//! `tstats_by` (replaces the `by` fields).
+//!
+//! Exactness: the `where` clause of tstats takes search terms only. A conjunct that needs eval
+//! (a regex, `?`, `cased`, a numeric comparison, a field reference) is filtered after tstats
+//! with `| where`, on fields added to `by` so that they survive the aggregation. A rule naming a
+//! field outside its data model, or whose log source has no data model, is refused.
+//!
+//! Two rewrites give the form Splunk's detections use: a path field's `endswith "\name"`
+//! becomes the name field's equality (`Processes.process_name="cmd.exe"`), and a regex that
+//! tests the last path component for a substring (`\\[^\\]*powershell[^\\]*$`) becomes a
+//! wildcard on the name field; both mean the same when the name field holds the path's last
+//! component, as the CIM defines it. Sysmon `Hashes` values (`SHA256=...`) become the digest
+//! compared with the CIM hash field.
+
+use crate::ir::Expr;
+use crate::ir::pred::{Piece, Pred, StrMatch, Test};
+use crate::ir::rule::RuleIr;
+
+use super::spl;
+
+pub(crate) fn convert(rule: &RuleIr) -> Result<String, String> {
+    let state = |k: &str| rule.state.get(k).map(String::as_str);
+    let Some(model) = state("data_model") else {
+        return Err(format!(
+            "the log source {} has no CIM data model in the pipelines given (use -p splunk_cim)",
+            logsource(rule)
+        ));
+    };
+    let object = state("data_object")
+        .map(str::to_string)
+        .unwrap_or_else(|| model.rsplit('.').next().unwrap_or(model).to_string());
+    let names = name_fields(state("name_fields").unwrap_or(""));
+    let e = rewrite(&rule.matcher(), &object, model, &names)?;
+
+    let (terms, post) = spl::split(&e)?;
+    let mut by: Vec<String> = state("tstats_by")
+        .or(state("by_fields"))
+        .unwrap_or("")
+        .split_whitespace()
+        .map(str::to_string)
+        .collect();
+    if post.is_some() {
+        // The fields `where` reads must survive the aggregation.
+        let mut used = Vec::new();
+        fields_of(&e, &mut used);
+        for f in used {
+            if !by.contains(&f) {
+                by.push(f);
+            }
+        }
+    }
+    if let Some(span) = state("tstats_span") {
+        by.push(format!("_time span={span}"));
+    }
+    let summaries = state("tstats_summariesonly").unwrap_or("`security_content_summariesonly`");
+    let aggregations = state("tstats_aggregations")
+        .unwrap_or("count min(_time) as firstTime max(_time) as lastTime");
+    let mut q = format!("| tstats {summaries} {aggregations} from datamodel={model}");
+    let mut where_terms = Vec::new();
+    if let Some(node) = state("node_name") {
+        where_terms.push(format!("nodename={node}"));
+    }
+    if terms != "*" {
+        where_terms.push(terms);
+    }
+    if !where_terms.is_empty() {
+        q.push_str(" where ");
+        q.push_str(&where_terms.join(" AND "));
+    }
+    if !by.is_empty() {
+        q.push_str(" by ");
+        q.push_str(&by.join(" "));
+    }
+    if let Some(w) = post {
+        q.push_str("\n| where ");
+        q.push_str(&w);
+    }
+    q.push_str(&format!("\n| `drop_dm_object_name({object})`"));
+    if aggregations.contains("as firstTime") {
+        q.push_str("\n| `security_content_ctime(firstTime)`");
+    }
+    if aggregations.contains("as lastTime") {
+        q.push_str("\n| `security_content_ctime(lastTime)`");
+    }
+    q.push_str(&format!("\n| `{}_filter`", rule_name(rule)));
+    Ok(q)
+}
+
+/// The rule's name in security_content's style: its `name`, else its title in snake case.
+pub(crate) fn rule_name(rule: &RuleIr) -> String {
+    if let Some(n) = &rule.header.name {
+        return n.clone();
+    }
+    let mut out = String::new();
+    for c in rule.header.title.chars() {
+        if c.is_ascii_alphanumeric() {
+            out.push(c.to_ascii_lowercase());
+        } else if !out.ends_with('_') {
+            out.push('_');
+        }
+    }
+    out.trim_matches('_').to_string()
+}
+
+fn logsource(rule: &RuleIr) -> String {
+    let l = &rule.logsource;
+    let parts: Vec<String> = [
+        ("category", &l.category),
+        ("product", &l.product),
+        ("service", &l.service),
+    ]
+    .iter()
+    .filter_map(|(k, v)| v.as_ref().map(|v| format!("{k}: {v}")))
+    .collect();
+    format!("`{}`", parts.join(", "))
+}
+
+/// `path=name` pairs.
+fn name_fields(spec: &str) -> Vec<(String, String)> {
+    spec.split_whitespace()
+        .filter_map(|p| p.split_once('='))
+        .map(|(a, b)| (a.to_string(), b.to_string()))
+        .collect()
+}
+
+/// Check every field is in the data model and apply the name and hash rewrites.
+fn rewrite(
+    e: &Expr,
+    object: &str,
+    model: &str,
+    names: &[(String, String)],
+) -> Result<Expr, String> {
+    Ok(match e {
+        Expr::True | Expr::False => e.clone(),
+        Expr::Not(x) => Expr::not(rewrite(x, object, model, names)?),
+        Expr::And(items) => Expr::and(
+            items
+                .iter()
+                .map(|i| rewrite(i, object, model, names))
+                .collect::<Result<Vec<_>, _>>()?,
+        ),
+        Expr::Or(items) => Expr::or(
+            items
+                .iter()
+                .map(|i| rewrite(i, object, model, names))
+                .collect::<Result<Vec<_>, _>>()?,
+        ),
+        Expr::Pred(p) => {
+            let Some(field) = &p.field else {
+                return Err(
+                    "keywords have no form in a tstats search: it reads CIM data model fields only"
+                        .into(),
+                );
+            };
+            let prefix = format!("{object}.");
+            if !field.starts_with(&prefix) {
+                return Err(format!(
+                    "the field `{field}` has no CIM field in the data model {model}"
+                ));
+            }
+            if let Test::FieldRef(r) = &p.test
+                && !r.other.starts_with(&prefix)
+            {
+                return Err(format!(
+                    "the field `{}` has no CIM field in the data model {model}",
+                    r.other
+                ));
+            }
+            if field.ends_with("_hash") {
+                return hash(p);
+            }
+            let name = names.iter().find(|(path, _)| path == field).map(|(_, n)| n);
+            match (name, &p.test) {
+                (Some(name), Test::Str(m)) => match last_component(m) {
+                    Some(lit) => Expr::pred(Pred {
+                        field: Some(name.clone()),
+                        test: Test::Str(StrMatch::new(vec![Piece::Lit(lit)], true, true, false)),
+                    }),
+                    None => e.clone(),
+                },
+                (Some(name), Test::Regex(r)) => match component_contains(r) {
+                    Some(lit) => Expr::pred(Pred {
+                        field: Some(name.clone()),
+                        test: Test::Str(StrMatch::new(vec![Piece::Lit(lit)], false, false, false)),
+                    }),
+                    None => e.clone(),
+                },
+                _ => e.clone(),
+            }
+        }
+    })
+}
+
+/// `endswith "\name"` (or `/name`), case-insensitive, with no other separator or wildcard:
+/// the name.
+fn last_component(m: &StrMatch) -> Option<String> {
+    if m.cased || m.anchor_start || !m.anchor_end {
+        return None;
+    }
+    let [Piece::Lit(s)] = m.pieces.as_slice() else {
+        return None;
+    };
+    let name = s.strip_prefix('\\').or_else(|| s.strip_prefix('/'))?;
+    (!name.is_empty() && !name.contains(['\\', '/', '*', '?'])).then(|| name.to_string())
+}
+
+/// A case-insensitive regex `\\[^\\]*X[^\\]*$` (X plain text): the name contains X.
+fn component_contains(r: &crate::ir::pred::RegexMatch) -> Option<String> {
+    if !r.ignore_case {
+        return None;
+    }
+    let x = r
+        .pattern
+        .strip_prefix(r"\\[^\\]*")?
+        .strip_suffix(r"[^\\]*$")?;
+    (!x.is_empty()
+        && x.chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | ' ')))
+    .then(|| x.to_string())
+}
+
+/// A Sysmon `Hashes` test (`SHA256=<digest>`, exact or contained) as the digest's equality.
+fn hash(p: &Pred) -> Result<Expr, String> {
+    let Test::Str(m) = &p.test else {
+        return Err("only string tests of `Hashes` have a CIM form".into());
+    };
+    let [Piece::Lit(s)] = m.pieces.as_slice() else {
+        return Err(
+            "a `Hashes` value with wildcards has no CIM form (the CIM field holds one digest)"
+                .into(),
+        );
+    };
+    let (algo, digest) = s.split_once('=').unwrap_or(("", s));
+    let len_ok = match algo.to_ascii_uppercase().as_str() {
+        "MD5" => digest.len() == 32,
+        "SHA1" => digest.len() == 40,
+        "SHA256" => digest.len() == 64,
+        "" => matches!(digest.len(), 32 | 40 | 64),
+        other => {
+            return Err(format!("a `{other}` hash has no CIM field"));
+        }
+    };
+    if !len_ok || !digest.chars().all(|c| c.is_ascii_hexdigit()) {
+        return Err(format!(
+            "`{s}` is not one whole digest, which the CIM hash field holds"
+        ));
+    }
+    Ok(Expr::pred(Pred {
+        field: p.field.clone(),
+        test: Test::Str(StrMatch::new(
+            vec![Piece::Lit(digest.to_string())],
+            true,
+            true,
+            false,
+        )),
+    }))
+}
+
+fn fields_of(e: &Expr, out: &mut Vec<String>) {
+    match e {
+        Expr::True | Expr::False => {}
+        Expr::Not(x) => fields_of(x, out),
+        Expr::And(items) | Expr::Or(items) => items.iter().for_each(|i| fields_of(i, out)),
+        Expr::Pred(p) => {
+            if let Some(f) = &p.field
+                && !out.contains(f)
+            {
+                out.push(f.clone());
+            }
+            if let Test::FieldRef(r) = &p.test
+                && !out.contains(&r.other)
+            {
+                out.push(r.other.clone());
+            }
+        }
+    }
+}

@@ -1,0 +1,78 @@
+//! String forms shared by the text backends: a Sigma string match as a regular expression.
+
+use crate::ir::pred::{Piece, StrMatch};
+
+/// The match as a regular expression over the whole value, in the syntax PCRE, Java and
+/// RE2 read alike: literals escaped, `*` → `.*`, `?` → `.`, `^`/`$` per anchoring, and the
+/// flags `(?s)` (wildcards cross newlines, as in the evaluator) and `(?i)` unless `cased`.
+/// `None` when the match holds an unresolved placeholder.
+pub(crate) fn glob_regex(m: &StrMatch) -> Option<String> {
+    let mut re = String::from(if m.cased { "(?s)" } else { "(?is)" });
+    if m.anchor_start {
+        re.push('^');
+    }
+    for p in &m.pieces {
+        match p {
+            Piece::Lit(s) => re.push_str(&escape_regex(s)),
+            Piece::AnyStr => re.push_str(".*"),
+            Piece::AnyChar => re.push('.'),
+            Piece::Placeholder(_) => return None,
+        }
+    }
+    if m.anchor_end {
+        re.push('$');
+    }
+    Some(re)
+}
+
+/// Escape every character with a meaning in regex syntax. A backslash before a
+/// non-alphanumeric character means that character in PCRE, Java and RE2 alike; control
+/// characters become `\n`, `\r`, `\t` or `\x{..}` so the pattern stays on one line.
+pub(crate) fn escape_regex(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 8);
+    for c in s.chars() {
+        match c {
+            '\\' | '.' | '+' | '*' | '?' | '(' | ')' | '|' | '[' | ']' | '{' | '}' | '^' | '$'
+            | '#' | '&' | '-' | '~' | '/' => {
+                out.push('\\');
+                out.push(c);
+            }
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if c.is_control() => out.push_str(&format!("\\x{{{:x}}}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    proptest::proptest! {
+        /// An escaped literal, as a regex, matches exactly that literal.
+        #[test]
+        fn escaped_literals_match_themselves(s in "\\PC{0,12}|[\\\\.*?()\\[\\]{}^$|+ #&~/\"'-]{0,12}") {
+            let re = regex::Regex::new(&format!("^{}$", escape_regex(&s))).unwrap();
+            proptest::prop_assert!(re.is_match(&s));
+        }
+    }
+
+    #[test]
+    fn globs() {
+        let m = StrMatch::new(
+            vec![
+                Piece::Lit("a.b".into()),
+                Piece::AnyChar,
+                Piece::AnyStr,
+                Piece::Lit("c".into()),
+            ],
+            true,
+            false,
+            false,
+        );
+        assert_eq!(glob_regex(&m).as_deref(), Some("(?is)^a\\.b..*c"));
+    }
+}
