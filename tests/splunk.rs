@@ -167,3 +167,15 @@ fn corpus_tstats_coverage() {
         }
     }
 }
+
+/// Every correlation fixture, as SPL (or the reason it has none).
+#[test]
+fn correlations() {
+    settings().bind(|| {
+        insta::glob!("fixtures", "correlations/*.yml", |path| {
+            let rel = path.strip_prefix(manifest_dir()).expect("inside the crate");
+            let (code, out, err) = convert(&["-t", "splunk", rel.to_str().expect("UTF-8")]);
+            insta::assert_snapshot!("splunk_correlation", format!("exit {code}\n{out}{err}"));
+        });
+    });
+}

@@ -8,7 +8,14 @@
 pub(crate) mod splunk;
 pub(crate) mod strings;
 
-use crate::ir::rule::RuleIr;
+use crate::ir::rule::{CorrelationIr, RuleIr};
+
+/// A document a correlation refers to, converted: the name the correlation uses for it, and
+/// its query (`None` when it is itself a correlation).
+pub(crate) struct Referenced<'a> {
+    pub name: &'a str,
+    pub query: Option<&'a str>,
+}
 
 /// A query language sigc converts to.
 pub(crate) trait Backend: Sync {
@@ -18,6 +25,18 @@ pub(crate) trait Backend: Sync {
     fn formats(&self) -> &'static [&'static str];
     /// One rule (pipelines already applied) as a query in `format`, or why it cannot be one.
     fn convert(&self, rule: &RuleIr, format: &str) -> Result<String, String>;
+    /// A correlation (pipelines applied) over its referenced documents, already converted.
+    fn convert_correlation(
+        &self,
+        _c: &CorrelationIr,
+        _refs: &[Referenced],
+        _format: &str,
+    ) -> Result<String, String> {
+        Err(format!(
+            "correlation rules are not converted to {} yet",
+            self.name()
+        ))
+    }
 }
 
 /// Every backend, by `-t` name.

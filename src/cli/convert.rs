@@ -101,29 +101,80 @@ fn text(args: &Args, b: &dyn Backend, pipelines: &Pipelines) -> u8 {
     let set = load::load(&inputs);
     let mut failed = false;
     let mut diags = Vec::new();
-    let mut rules: Vec<(&str, &Arc<RuleIr>)> = Vec::new();
-    for doc in &set.docs {
+    let mut rules: Vec<(usize, &str, &Arc<RuleIr>)> = Vec::new();
+    // Rules a correlation uses without `generate: true` are not written on their own.
+    let mut hidden = std::collections::HashSet::new();
+    for (i, doc) in set.docs.iter().enumerate() {
         diags.extend(doc.diagnostics.iter().cloned());
         failed |= doc.failed();
         match &doc.item {
-            Some(Item::Rule(r)) => rules.push((&doc.path, r)),
-            Some(Item::Correlation(c)) => {
-                failed = true;
-                diags.push(
-                    Diagnostic::error(
-                        Code::Unsupported,
-                        format!("correlation rules are not converted to {} yet", b.name()),
-                    )
-                    .at(&c.origin.file, c.origin.span),
-                );
+            Some(Item::Rule(r)) => rules.push((i, &doc.path, r)),
+            Some(Item::Correlation(c)) if !c.generate => {
+                hidden.extend(c.rules.iter().map(|r| r.target));
             }
-            Some(Item::Filter(_)) | None => {}
+            _ => {}
         }
     }
-    let out: Vec<Converted> = rules
+    let converted: Vec<(usize, Converted)> = rules
         .par_iter()
-        .map(|(path, r)| convert_one(b, &args.format, pipelines, path, r))
+        .map(|(i, path, r)| (*i, convert_one(b, &args.format, pipelines, path, r)))
         .collect();
+    let mut out: Vec<(usize, Converted)> = Vec::new();
+    for (i, doc) in set.docs.iter().enumerate() {
+        let Some(Item::Correlation(c)) = &doc.item else {
+            continue;
+        };
+        let refs: Vec<backend::Referenced> = c
+            .rules
+            .iter()
+            .map(|r| backend::Referenced {
+                name: &r.written,
+                query: converted
+                    .iter()
+                    .find(|(j, _)| *j == r.target)
+                    .and_then(|(_, c)| c.result.as_ref().ok())
+                    .map(String::as_str),
+            })
+            .collect();
+        let all_converted = c.rules.iter().zip(&refs).all(|(r, x)| {
+            x.query.is_some()
+                || !matches!(
+                    set.docs.get(r.target).map(|d| &d.item),
+                    Some(Some(Item::Rule(_)))
+                )
+        });
+        let result = if all_converted {
+            pipelines.apply_correlation(c).and_then(|mapped| {
+                b.convert_correlation(&mapped, &refs, &args.format)
+                    .map_err(|msg| {
+                        Diagnostic::error(Code::Unsupported, msg).at(&c.origin.file, c.origin.span)
+                    })
+            })
+        } else {
+            Err(Diagnostic::error(
+                Code::Unsupported,
+                "a rule this correlation refers to could not be converted",
+            )
+            .at(&c.origin.file, c.origin.span))
+        };
+        out.push((
+            i,
+            Converted {
+                path: doc.path.clone(),
+                id: c.header.id.clone(),
+                title: c.header.title.clone(),
+                name: c
+                    .header
+                    .name
+                    .clone()
+                    .unwrap_or_else(|| c.header.title.clone()),
+                result,
+            },
+        ));
+    }
+    out.extend(converted.into_iter().filter(|(i, _)| !hidden.contains(i)));
+    out.sort_by_key(|(i, _)| *i);
+    let out: Vec<Converted> = out.into_iter().map(|(_, c)| c).collect();
     for c in &out {
         if let Err(d) = &c.result {
             failed = true;

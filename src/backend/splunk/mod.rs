@@ -3,11 +3,12 @@
 //! `splunk_windows` for Windows event logs as Splunk's add-on indexes them, `splunk_cim` for the
 //! data models.
 
+pub(crate) mod correlation;
 pub(crate) mod spl;
 pub(crate) mod tstats;
 
-use super::Backend;
-use crate::ir::rule::RuleIr;
+use super::{Backend, Referenced};
+use crate::ir::rule::{CorrelationIr, RuleIr};
 
 pub(crate) struct Splunk;
 
@@ -24,6 +25,20 @@ impl Backend for Splunk {
         match format {
             "tstats" => tstats::convert(rule),
             _ => spl::query(&rule.matcher()),
+        }
+    }
+
+    fn convert_correlation(
+        &self,
+        c: &CorrelationIr,
+        refs: &[Referenced],
+        format: &str,
+    ) -> Result<String, String> {
+        match format {
+            "default" => correlation::convert(c, refs),
+            other => Err(format!(
+                "correlation rules convert to the default SPL format only, not `{other}`"
+            )),
         }
     }
 }
