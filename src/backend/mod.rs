@@ -5,6 +5,7 @@
 //! which target it serves. A backend either expresses a rule exactly or refuses it with a
 //! reason: it never emits a query that means something else.
 
+pub(crate) mod kql;
 pub(crate) mod splunk;
 pub(crate) mod strings;
 
@@ -41,9 +42,24 @@ pub(crate) trait Backend: Sync {
 
 /// Every backend, by `-t` name.
 pub(crate) fn all() -> &'static [&'static dyn Backend] {
-    &[&splunk::Splunk]
+    &[&splunk::Splunk, &kql::Kql]
 }
 
 pub(crate) fn find(name: &str) -> Option<&'static dyn Backend> {
     all().iter().copied().find(|b| b.name() == name)
+}
+
+/// A rule's log source as written (`category: process_creation, product: windows`), for
+/// refusals that name it.
+pub(crate) fn logsource_text(rule: &RuleIr) -> String {
+    let l = &rule.logsource;
+    let parts: Vec<String> = [
+        ("category", &l.category),
+        ("product", &l.product),
+        ("service", &l.service),
+    ]
+    .iter()
+    .filter_map(|(k, v)| v.as_ref().map(|v| format!("{k}: {v}")))
+    .collect();
+    format!("`{}`", parts.join(", "))
 }

@@ -39,7 +39,7 @@ pub(crate) fn convert(rule: &RuleIr) -> Result<String, String> {
     let Some(model) = state("data_model") else {
         return Err(format!(
             "the log source {} has no CIM data model in the pipelines given (use -p splunk_cim)",
-            logsource(rule)
+            super::super::logsource_text(rule)
         ));
     };
     let object = state("data_object")
@@ -116,19 +116,6 @@ pub(crate) fn rule_name(rule: &RuleIr) -> String {
         }
     }
     out.trim_matches('_').to_string()
-}
-
-fn logsource(rule: &RuleIr) -> String {
-    let l = &rule.logsource;
-    let parts: Vec<String> = [
-        ("category", &l.category),
-        ("product", &l.product),
-        ("service", &l.service),
-    ]
-    .iter()
-    .filter_map(|(k, v)| v.as_ref().map(|v| format!("{k}: {v}")))
-    .collect();
-    format!("`{}`", parts.join(", "))
 }
 
 /// `path=name` pairs.

@@ -1,0 +1,350 @@
+//! A rule's condition as a KQL `where` expression, operator by operator exact:
+//!
+//! - Strings, case-insensitive unless `cased`: equality `=~` (`==`), lists of equalities
+//!   `in~` (`in`), `startswith`, `endswith`, `contains` (`_cs` variants for `cased`). `has`
+//!   is never used: its term semantics differ from a substring. A match with wildcards
+//!   inside is `matches regex` on an anchored RE2 pattern with `(?is)` (`(?s)` when cased).
+//! - `re`: `matches regex` with the rule's flags inline.
+//! - Numbers: `tolong()`/`todouble()` of the column compared, so a string column holding a
+//!   number compares numerically as the evaluator does.
+//! - `null` is `isempty()`, `exists` is `isnotempty()`: a Kusto string column has no null, an
+//!   absent value reads as empty. (So `null` and `''` cannot be told apart in KQL; both are
+//!   `isempty()`.)
+//! - `cidr`: `ipv4_is_in_range` or `ipv6_is_in_range` by the network's family.
+//! - `fieldref`: the same operators with a column on the right.
+//! - Keywords: `contains` over the table's string columns (`kql_string_columns`), refused
+//!   when the pipeline lists none.
+//! - Refused: time-part modifiers (the spec reads the timestamp as written; Kusto's datetime
+//!   parts are UTC of a parsed value, which differs for timestamps with an offset).
+//!
+//! String literals are written `"..."` with `\\` and `\"` and control characters escaped, so
+//! no value can end the literal; regexes as verbatim `@"..."` (quotes doubled).
+
+use ipnet::IpNet;
+
+use crate::backend::strings::glob_regex;
+use crate::ir::Expr;
+use crate::ir::pred::{FieldRef, NumOp, NumValue, Pred, RefShape, Shape, StrMatch, Test};
+
+pub(crate) struct Context<'a> {
+    /// Every column of the table, when the pipeline lists them.
+    pub columns: Option<&'a [&'a str]>,
+    /// The string columns keywords search.
+    pub string_columns: &'a [&'a str],
+    pub table: &'a str,
+}
+
+pub(crate) fn condition(e: &Expr, cx: &Context) -> Result<String, String> {
+    Ok(match e {
+        Expr::True => "true".into(),
+        Expr::False => "false".into(),
+        Expr::Pred(p) => pred(p, cx)?,
+        Expr::Not(x) => format!("not({})", condition(x, cx)?),
+        Expr::Or(items) if in_list(items, cx).is_some() => in_list(items, cx).unwrap_or_default(),
+        Expr::And(items) | Expr::Or(items) => {
+            let op = if matches!(e, Expr::And(_)) {
+                " and "
+            } else {
+                " or "
+            };
+            let parts = items
+                .iter()
+                .map(|i| condition(i, cx))
+                .collect::<Result<Vec<_>, _>>()?;
+            format!("({})", parts.join(op))
+        }
+    })
+}
+
+/// Alternatives that are all exact string matches of one column, with one case mode:
+/// `col in~ ("a", "b")`.
+fn in_list(items: &[Expr], cx: &Context) -> Option<String> {
+    let mut field = None;
+    let mut cased = None;
+    let mut values = Vec::with_capacity(items.len());
+    for i in items {
+        let Expr::Pred(Pred {
+            field: Some(f),
+            test: Test::Str(m),
+        }) = i
+        else {
+            return None;
+        };
+        let Shape::Exact(v) = m.shape() else {
+            return None;
+        };
+        if field.is_some_and(|x| x != f) || cased.is_some_and(|c| c != m.cased) {
+            return None;
+        }
+        field = Some(f);
+        cased = Some(m.cased);
+        values.push(string(v));
+    }
+    let col = column(field?, cx).ok()?;
+    let op = if cased? { "in" } else { "in~" };
+    (values.len() > 1).then(|| format!("{col} {op} ({})", values.join(", ")))
+}
+
+fn pred(p: &Pred, cx: &Context) -> Result<String, String> {
+    let Some(field) = &p.field else {
+        return keyword(&p.test, cx);
+    };
+    let col = column(field, cx)?;
+    Ok(match &p.test {
+        Test::Str(m) => string_test(&col, m)?,
+        Test::Regex(r) => {
+            let mut flags = String::new();
+            for (on, c) in [(r.ignore_case, 'i'), (r.multi_line, 'm'), (r.dot_all, 's')] {
+                if on {
+                    flags.push(c);
+                }
+            }
+            let re = if flags.is_empty() {
+                r.pattern.clone()
+            } else {
+                format!("(?{flags}){}", r.pattern)
+            };
+            format!("{col} matches regex {}", verbatim(&re))
+        }
+        Test::Num(op, n) => {
+            let conv = match n.value {
+                NumValue::Int(_) => "tolong",
+                NumValue::Float(_) => "todouble",
+            };
+            format!("{conv}({col}) {} {}", op_symbol(*op), n.text)
+        }
+        Test::Bool(b) => format!("tostring({col}) in~ (\"{b}\")"),
+        Test::Null => format!("isempty({col})"),
+        Test::Exists => format!("isnotempty({col})"),
+        Test::Cidr(net) => {
+            let f = match net {
+                IpNet::V4(_) => "ipv4_is_in_range",
+                IpNet::V6(_) => "ipv6_is_in_range",
+            };
+            format!("{f}({col}, \"{net}\")")
+        }
+        Test::FieldRef(r) => field_ref(&col, r, cx)?,
+        Test::TimePart(..) => {
+            return Err("time-part modifiers have no exact KQL form (Kusto's datetime parts are UTC of the parsed value)".into());
+        }
+        Test::Expression(x) => x.replace("{field}", &col),
+    })
+}
+
+fn string_test(col: &str, m: &StrMatch) -> Result<String, String> {
+    let cs = if m.cased { "_cs" } else { "" };
+    Ok(match m.shape() {
+        Shape::Exact(v) => {
+            let op = if m.cased { "==" } else { "=~" };
+            format!("{col} {op} {}", string(v))
+        }
+        Shape::Prefix(v) => format!("{col} startswith{cs} {}", string(v)),
+        Shape::Suffix(v) => format!("{col} endswith{cs} {}", string(v)),
+        Shape::Contains(v) => format!("{col} contains{cs} {}", string(v)),
+        Shape::Glob => {
+            let re = glob_regex(m).ok_or("an unresolved placeholder has no KQL form")?;
+            format!("{col} matches regex {}", verbatim(&re))
+        }
+    })
+}
+
+fn keyword(t: &Test, cx: &Context) -> Result<String, String> {
+    if cx.string_columns.is_empty() {
+        return Err(format!(
+            "keywords need the string columns of {} (pipeline state kql_string_columns)",
+            cx.table
+        ));
+    }
+    let parts = cx
+        .string_columns
+        .iter()
+        .map(|c| match t {
+            Test::Str(m) => string_test(&quote(c), m),
+            Test::Regex(_) => pred(
+                &Pred {
+                    field: Some((*c).to_string()),
+                    test: t.clone(),
+                },
+                &Context {
+                    columns: None,
+                    ..*cx
+                },
+            ),
+            _ => Err("a keyword that is not a string or a regex has no KQL form".into()),
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(format!("({})", parts.join(" or ")))
+}
+
+fn field_ref(col: &str, r: &FieldRef, cx: &Context) -> Result<String, String> {
+    let other = column(&r.other, cx)?;
+    let cs = if r.cased { "_cs" } else { "" };
+    Ok(match r.shape {
+        RefShape::Equal => {
+            let op = if r.cased { "==" } else { "=~" };
+            format!("{col} {op} {other}")
+        }
+        RefShape::StartsWith => format!("{col} startswith{cs} {other}"),
+        RefShape::EndsWith => format!("{col} endswith{cs} {other}"),
+        RefShape::Contains => format!("{col} contains{cs} {other}"),
+    })
+}
+
+fn op_symbol(op: NumOp) -> &'static str {
+    match op {
+        NumOp::Eq => "==",
+        NumOp::Lt => "<",
+        NumOp::Lte => "<=",
+        NumOp::Gt => ">",
+        NumOp::Gte => ">=",
+    }
+}
+
+/// A field as a column reference: checked against the table's columns when known, bracketed
+/// (`['odd name']`) when it is not a plain identifier. Dotted paths into dynamic columns
+/// (`EventData.Image`) are kept as paths.
+fn column(name: &str, cx: &Context) -> Result<String, String> {
+    if let Some(cols) = cx.columns {
+        let root = name.split('.').next().unwrap_or(name);
+        if !cols.contains(&root) {
+            return Err(format!(
+                "the field `{name}` is not a column of {}",
+                cx.table
+            ));
+        }
+    }
+    Ok(name.split('.').map(quote).collect::<Vec<_>>().join("."))
+}
+
+fn quote(part: &str) -> String {
+    let plain = part
+        .chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && part.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+    if plain {
+        part.to_string()
+    } else {
+        format!("['{}']", part.replace('\\', "\\\\").replace('\'', "\\'"))
+    }
+}
+
+/// A KQL string literal: `"..."` with backslashes, quotes and control characters escaped.
+pub(crate) fn string(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '"' => out.push_str("\\\""),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if c.is_control() => out.push_str(&format!("\\u{:04x}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+/// A verbatim literal for regexes (`@"..."`, quotes doubled): backslashes stay as RE2 reads
+/// them. Regexes from [`glob_regex`] hold no raw control character; a rule's own regex may,
+/// and then it is written as a plain literal.
+fn verbatim(s: &str) -> String {
+    if s.chars().any(char::is_control) {
+        return string(s);
+    }
+    format!("@\"{}\"", s.replace('"', "\"\""))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ir::pred::Piece;
+
+    fn cx() -> Context<'static> {
+        Context {
+            columns: None,
+            string_columns: &[],
+            table: "T",
+        }
+    }
+
+    fn unquote(q: &str) -> String {
+        let body = q.strip_prefix('"').expect("opens with a quote");
+        let mut out = String::new();
+        let mut chars = body.chars();
+        while let Some(c) = chars.next() {
+            match c {
+                '\\' => match chars.next().expect("escape") {
+                    'n' => out.push('\n'),
+                    'r' => out.push('\r'),
+                    't' => out.push('\t'),
+                    'u' => {
+                        let hex: String = chars.by_ref().take(4).collect();
+                        out.push(
+                            char::from_u32(u32::from_str_radix(&hex, 16).expect("hex"))
+                                .expect("char"),
+                        );
+                    }
+                    c => out.push(c),
+                },
+                '"' => {
+                    assert!(chars.next().is_none(), "closes early: {q}");
+                    return out;
+                }
+                c => out.push(c),
+            }
+        }
+        panic!("unterminated {q}");
+    }
+
+    proptest::proptest! {
+        /// No value can end a KQL string literal early, and every value reads back.
+        #[test]
+        fn literals_round_trip(v in "\\PC{0,20}|[\"\\\\|\\[\\]()'`\n\r\t\u{1}]{0,20}") {
+            proptest::prop_assert_eq!(unquote(&string(&v)), v);
+        }
+    }
+
+    #[test]
+    fn operators() {
+        let p = |field: &str, m: StrMatch| {
+            condition(
+                &Expr::pred(Pred {
+                    field: Some(field.into()),
+                    test: Test::Str(m),
+                }),
+                &cx(),
+            )
+            .unwrap()
+        };
+        let lit = |s: &str| Piece::Lit(s.into());
+        assert_eq!(
+            p(
+                "FolderPath",
+                StrMatch::new(vec![lit("\\cmd.exe")], false, true, false)
+            ),
+            r#"FolderPath endswith "\\cmd.exe""#
+        );
+        assert_eq!(
+            p("A", StrMatch::new(vec![lit("x")], true, true, true)),
+            r#"A == "x""#
+        );
+        assert_eq!(
+            p(
+                "A",
+                StrMatch::new(vec![lit("a"), Piece::AnyStr, lit("b")], false, false, false)
+            ),
+            r#"A matches regex @"(?is)a.*b""#
+        );
+        assert_eq!(
+            p(
+                "odd name",
+                StrMatch::new(vec![lit("x")], false, false, false)
+            ),
+            r#"['odd name'] contains "x""#
+        );
+    }
+}
