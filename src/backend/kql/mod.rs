@@ -10,10 +10,11 @@
 //! columns; with `kql_columns` set, a field that is not a column of the table is refused, and a
 //! rule whose log source has no table is refused. Operators: see [`expr`].
 
+pub(crate) mod correlation;
 pub(crate) mod expr;
 
-use super::Backend;
-use crate::ir::rule::RuleIr;
+use super::{Backend, Referenced};
+use crate::ir::rule::{CorrelationIr, RuleIr};
 
 pub(crate) struct Kql;
 
@@ -46,5 +47,15 @@ impl Backend for Kql {
         };
         let condition = expr::condition(&rule.matcher(), &cx)?;
         Ok(format!("{table}\n| where {condition}"))
+    }
+
+    fn convert_correlation(
+        &self,
+        c: &CorrelationIr,
+        refs: &[Referenced],
+        _format: &str,
+    ) -> Result<String, String> {
+        // The time column is the same for every table a pipeline maps to.
+        correlation::convert(c, refs, "Timestamp")
     }
 }

@@ -1,0 +1,227 @@
+//! Correlation rules in KQL: the referenced rules' queries (one, or a `union` of them, each
+//! tagged with `sigc_rule`), aliases as `extend ... case(...)`, then `summarize ... by
+//! bin(<time>, <timespan>)` and the group-by columns, and the condition as `where`. The time
+//! column is the pipeline's `kql_time_column` (Defender: `Timestamp`, the default; Sentinel:
+//! `TimeGenerated`). Fixed buckets, as pySigma's backends write them: a burst that straddles a
+//! bucket edge can be missed (the evaluator slides its windows).
+//!
+//! - `event_count`: `count()`; `value_count`: `count_distinct()` (exact, where `dcount()` is an
+//!   estimate); `value_sum`, `value_avg`: `sum`, `avg` of `todouble()`; `value_percentile`: with
+//!   pySigma's `percentile: N` key `percentile(todouble(f), N)`, without it the spec's meaning
+//!   (the share, in percent, of the bucket's values equal to each value).
+//! - `temporal`: the set of rules seen (`make_set(sigc_rule)`, exact where `dcount()` is an
+//!   estimate) has all of them, or the v2.2 boolean condition holds over it.
+//! - `temporal_ordered` of two rules: the first rule's earliest time in the bucket precedes the
+//!   second rule's latest. Longer sequences and correlations of correlations are refused.
+
+use crate::backend::Referenced;
+use crate::ir::rule::{BoolExpr, CorrelationCondition, CorrelationIr};
+use crate::syntax::ast::{CompareOp, CorrelationKind};
+
+use super::expr::string;
+
+pub(crate) fn convert(
+    c: &CorrelationIr,
+    refs: &[Referenced],
+    time: &str,
+) -> Result<String, String> {
+    if refs.iter().any(|r| r.query.is_none()) {
+        return Err("a correlation of correlations has no KQL form in sigc yet".into());
+    }
+    let span = c
+        .timespan
+        .as_ref()
+        .map(|t| format!("{}s", t.seconds))
+        .ok_or("a correlation needs a timespan")?;
+    let tagged = |r: &Referenced| {
+        format!(
+            "{}\n| extend sigc_rule={}",
+            r.query.unwrap_or_default(),
+            string(r.name)
+        )
+    };
+    let mut q = match refs {
+        [one] => tagged(one),
+        _ => {
+            let parts: Vec<String> = refs.iter().map(|r| format!("({})", tagged(r))).collect();
+            format!("union {}", parts.join(",\n"))
+        }
+    };
+    for alias in &c.aliases {
+        let mut arms = Vec::new();
+        for (rule, field) in &alias.fields {
+            let name = refs
+                .iter()
+                .zip(&c.rules)
+                .find(|(_, r)| r.target == rule.target)
+                .map(|(x, _)| x.name)
+                .ok_or("an alias names a rule the correlation does not reference")?;
+            arms.push(format!(
+                "sigc_rule == {}, tostring({})",
+                string(name),
+                ident(field)?
+            ));
+        }
+        q.push_str(&format!(
+            "\n| extend {}=case({}, \"\")",
+            ident(&alias.name)?,
+            arms.join(", ")
+        ));
+    }
+    let time = ident(time)?;
+    let mut by = vec![format!("sigc_bucket=bin({time}, {span})")];
+    for g in &c.group_by {
+        by.push(ident(g)?);
+    }
+    let by = by.join(", ");
+    match (&c.kind, &c.condition) {
+        (CorrelationKind::Temporal, cond) => {
+            q.push_str(&format!(
+                "\n| summarize sigc_rules=make_set(sigc_rule) by {by}\n| extend rule_count=array_length(sigc_rules)"
+            ));
+            let test = match cond {
+                CorrelationCondition::Expr(e) => bool_expr(e, refs)?,
+                CorrelationCondition::Compare { .. } => format!("rule_count >= {}", refs.len()),
+            };
+            q.push_str(&format!("\n| where {test}"));
+        }
+        (CorrelationKind::TemporalOrdered, _) => {
+            let [a, b] = refs else {
+                return Err(
+                    "temporal_ordered over more than two rules has no exact KQL form with summarize"
+                        .into(),
+                );
+            };
+            q.push_str(&format!(
+                "\n| summarize first_start=minif({time}, sigc_rule == {}), second_end=maxif({time}, sigc_rule == {}) by {by}\n| where first_start < second_end",
+                string(a.name),
+                string(b.name)
+            ));
+        }
+        (
+            CorrelationKind::ValuePercentile,
+            CorrelationCondition::Compare {
+                bounds,
+                fields,
+                percentile: None,
+            },
+        ) => {
+            let [f] = fields.as_slice() else {
+                return Err("a value_percentile correlation needs one field".into());
+            };
+            let f = ident(f)?;
+            let groups: Vec<String> = c
+                .group_by
+                .iter()
+                .map(|g| ident(g))
+                .collect::<Result<_, _>>()?;
+            let keys = std::iter::once("sigc_bucket".to_string())
+                .chain(groups)
+                .collect::<Vec<_>>()
+                .join(", ");
+            q = format!(
+                "let sigc_counts = {q}\n| summarize sigc_same=count() by {by}, {f};\nsigc_counts\n| join kind=inner (sigc_counts | summarize sigc_total=sum(sigc_same) by {keys}) on {keys}\n| extend value_percentile=100.0 * sigc_same / sigc_total\n| where {}",
+                bound_tests("value_percentile", bounds)
+            );
+        }
+        (
+            kind,
+            CorrelationCondition::Compare {
+                bounds,
+                fields,
+                percentile,
+            },
+        ) => {
+            let field = || -> Result<String, String> {
+                let [f] = fields.as_slice() else {
+                    return Err(format!("a {kind:?} correlation needs one field"));
+                };
+                ident(f)
+            };
+            let (agg, name) = match kind {
+                CorrelationKind::EventCount => ("count()".to_string(), "event_count"),
+                CorrelationKind::ValueCount => {
+                    (format!("count_distinct({})", field()?), "value_count")
+                }
+                CorrelationKind::ValueSum => (format!("sum(todouble({}))", field()?), "value_sum"),
+                CorrelationKind::ValueAvg => (format!("avg(todouble({}))", field()?), "value_avg"),
+                CorrelationKind::ValuePercentile => {
+                    let p = percentile
+                        .as_ref()
+                        .ok_or("value_percentile needs a percentile")?;
+                    (
+                        format!("percentile(todouble({}), {})", field()?, p.text),
+                        "value_percentile",
+                    )
+                }
+                CorrelationKind::Temporal | CorrelationKind::TemporalOrdered => {
+                    return Err("internal: temporal kinds are handled above".into());
+                }
+            };
+            q.push_str(&format!("\n| summarize {name}={agg} by {by}"));
+            q.push_str(&format!("\n| where {}", bound_tests(name, bounds)));
+        }
+        (_, CorrelationCondition::Expr(_)) => {
+            return Err("a boolean condition is for temporal correlations only".into());
+        }
+    }
+    Ok(q)
+}
+
+fn bound_tests(name: &str, bounds: &[(CompareOp, crate::ir::pred::Number)]) -> String {
+    bounds
+        .iter()
+        .map(|(op, n)| format!("{name} {} {}", op_symbol(*op), n.text))
+        .collect::<Vec<_>>()
+        .join(" and ")
+}
+
+fn bool_expr(e: &BoolExpr, refs: &[Referenced]) -> Result<String, String> {
+    Ok(match e {
+        BoolExpr::Rule(i) => {
+            let r = refs.get(*i).ok_or("a condition names an unknown rule")?;
+            format!("set_has_element(sigc_rules, {})", string(r.name))
+        }
+        BoolExpr::Not(x) => format!("not({})", bool_expr(x, refs)?),
+        BoolExpr::And(items) | BoolExpr::Or(items) => {
+            let op = if matches!(e, BoolExpr::And(_)) {
+                " and "
+            } else {
+                " or "
+            };
+            let parts = items
+                .iter()
+                .map(|i| bool_expr(i, refs))
+                .collect::<Result<Vec<_>, _>>()?;
+            format!("({})", parts.join(op))
+        }
+    })
+}
+
+fn op_symbol(op: CompareOp) -> &'static str {
+    match op {
+        CompareOp::Lt => "<",
+        CompareOp::Lte => "<=",
+        CompareOp::Gt => ">",
+        CompareOp::Gte => ">=",
+        CompareOp::Eq => "==",
+        CompareOp::Neq => "!=",
+    }
+}
+
+/// A column name: plain identifiers as they are, others bracketed.
+fn ident(name: &str) -> Result<String, String> {
+    if name.is_empty() || name.chars().any(char::is_control) {
+        return Err(format!("the field name `{name}` has no KQL form"));
+    }
+    let plain = name
+        .chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+    Ok(if plain {
+        name.to_string()
+    } else {
+        format!("['{}']", name.replace('\\', "\\\\").replace('\'', "\\'"))
+    })
+}
