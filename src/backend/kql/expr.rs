@@ -32,6 +32,93 @@ pub(crate) struct Context<'a> {
     /// The string columns keywords search.
     pub string_columns: &'a [&'a str],
     pub table: &'a str,
+    /// Computed columns: (name, KQL expression).
+    pub extends: &'a [(&'a str, &'a str)],
+    /// Dynamic columns and string columns holding JSON, read by path.
+    pub dynamic: &'a [&'a str],
+    pub json: &'a [&'a str],
+    /// (algorithm, column) for the pseudo-field `sigc_hashes`.
+    pub hashes: &'a [(&'a str, &'a str)],
+}
+
+/// The pseudo-field for Sysmon's `Hashes` (`SHA1=..,MD5=..,SHA256=..,IMPHASH=..`).
+const HASHES: &str = "sigc_hashes";
+
+/// Rewrite tests of `sigc_hashes` onto the table's hash columns: `contains "ALGO=d"` holds
+/// exactly when the ALGO column starts with `d` (Sysmon writes `ALGO=` before each digest,
+/// commas between, hex digits only); a full-length digest is equality. An algorithm the table
+/// has no column for can never match there: `false`.
+pub(crate) fn resolve_hashes(e: &Expr, cx: &Context) -> Result<Expr, String> {
+    Ok(match e {
+        Expr::True | Expr::False => e.clone(),
+        Expr::Not(x) => Expr::not(resolve_hashes(x, cx)?),
+        Expr::And(items) => Expr::and(
+            items
+                .iter()
+                .map(|i| resolve_hashes(i, cx))
+                .collect::<Result<Vec<_>, _>>()?,
+        ),
+        Expr::Or(items) => Expr::or(
+            items
+                .iter()
+                .map(|i| resolve_hashes(i, cx))
+                .collect::<Result<Vec<_>, _>>()?,
+        ),
+        Expr::Pred(p) if p.field.as_deref() == Some(HASHES) => hash_test(p, cx)?,
+        Expr::Pred(_) => e.clone(),
+    })
+}
+
+fn hash_test(p: &Pred, cx: &Context) -> Result<Expr, String> {
+    let Test::Str(m) = &p.test else {
+        return Err("only string tests of `Hashes` have a KQL form".into());
+    };
+    let value = match m.shape() {
+        Shape::Contains(v) | Shape::Exact(v) | Shape::Prefix(v) | Shape::Suffix(v) => v,
+        Shape::Glob => return Err("a `Hashes` value with wildcards has no KQL form".into()),
+    };
+    let Some((algo, digest)) = value.split_once('=') else {
+        return Err(format!(
+            "`{value}` does not name its hash algorithm (ALGO=digest)"
+        ));
+    };
+    if digest.is_empty() || !digest.chars().all(|c| c.is_ascii_hexdigit()) {
+        return Err(format!("`{value}` is not a hex digest"));
+    }
+    let Some((_, column)) = cx.hashes.iter().find(|(a, _)| a.eq_ignore_ascii_case(algo)) else {
+        return Ok(Expr::False);
+    };
+    let full = matches!(
+        (algo.to_ascii_uppercase().as_str(), digest.len()),
+        ("MD5", 32) | ("SHA1", 40) | ("SHA256", 64) | ("IMPHASH", 32)
+    );
+    let test = StrMatch::new(
+        vec![crate::ir::pred::Piece::Lit(digest.to_string())],
+        true,
+        full,
+        false,
+    );
+    Ok(Expr::pred(Pred {
+        field: Some((*column).to_string()),
+        test: Test::Str(test),
+    }))
+}
+
+/// The fields an expression reads.
+pub(crate) fn fields(e: &Expr, out: &mut Vec<String>) {
+    match e {
+        Expr::True | Expr::False => {}
+        Expr::Not(x) => fields(x, out),
+        Expr::And(items) | Expr::Or(items) => items.iter().for_each(|i| fields(i, out)),
+        Expr::Pred(p) => {
+            if let Some(f) = &p.field {
+                out.push(f.clone());
+            }
+            if let Test::FieldRef(r) = &p.test {
+                out.push(r.other.clone());
+            }
+        }
+    }
 }
 
 pub(crate) fn condition(e: &Expr, cx: &Context) -> Result<String, String> {
@@ -200,20 +287,41 @@ fn op_symbol(op: NumOp) -> &'static str {
     }
 }
 
-/// A field as a column reference: checked against the table's columns when known, bracketed
-/// (`['odd name']`) when it is not a plain identifier. Dotted paths into dynamic columns
-/// (`EventData.Image`) are kept as paths.
+/// A field as a column reference: a computed column by its name; `Col.a.b` under a dynamic
+/// column as `tostring(Col.a.b)`, under a JSON-text column as `tostring(parse_json(Col).a.b)`;
+/// otherwise a column, checked against the table's columns when the pipeline lists them, and
+/// bracketed (`['odd name']`) when it is not a plain identifier.
 fn column(name: &str, cx: &Context) -> Result<String, String> {
-    if let Some(cols) = cx.columns {
-        let root = name.split('.').next().unwrap_or(name);
-        if !cols.contains(&root) {
-            return Err(format!(
-                "the field `{name}` is not a column of {}",
-                cx.table
-            ));
+    if cx.extends.iter().any(|(n, _)| *n == name) {
+        return Ok(quote(name));
+    }
+    if let Some((root, path)) = name.split_once('.') {
+        let path: String = path
+            .split('.')
+            .map(|p| {
+                if quote(p) == p {
+                    format!(".{p}")
+                } else {
+                    format!("[{}]", string(p))
+                }
+            })
+            .collect();
+        if cx.dynamic.contains(&root) {
+            return Ok(format!("tostring({}{path})", quote(root)));
+        }
+        if cx.json.contains(&root) {
+            return Ok(format!("tostring(parse_json({}){path})", quote(root)));
         }
     }
-    Ok(name.split('.').map(quote).collect::<Vec<_>>().join("."))
+    if let Some(cols) = cx.columns
+        && !cols.contains(&name)
+    {
+        return Err(format!(
+            "the field `{name}` is not a column of {}",
+            cx.table
+        ));
+    }
+    Ok(quote(name))
 }
 
 fn quote(part: &str) -> String {
@@ -268,6 +376,10 @@ mod tests {
             columns: None,
             string_columns: &[],
             table: "T",
+            extends: &[],
+            dynamic: &[],
+            json: &[],
+            hashes: &[],
         }
     }
 

@@ -6,9 +6,14 @@
 //! | where InitiatingProcessFolderPath endswith @"\winrshost.exe" and ...
 //! ```
 //!
-//! Pipelines (`backends/kql/`) choose the table by log source and rename fields to its
-//! columns; with `kql_columns` set, a field that is not a column of the table is refused, and a
-//! rule whose log source has no table is refused. Operators: see [`expr`].
+//! Pipelines (`backends/kql/`, see its README) choose the table by log source and rename
+//! fields to its columns. State the backend reads: `kql_table`; `kql_columns` (a field that is
+//! not a column is refused); `kql_string_columns` (what keywords search);
+//! `kql_extend_<name>` (a computed column, emitted as `| extend` when the rule reads it);
+//! `kql_dynamic_columns` and `kql_json_columns` (fields `Col.a.b` as paths into dynamic or
+//! JSON-text columns); `kql_hash_columns` (`ALGO=column` pairs for the pseudo-field
+//! `sigc_hashes`, Sysmon's `Hashes`). A rule whose log source has no table is refused.
+//! Operators: see [`expr`].
 
 pub(crate) mod correlation;
 pub(crate) mod expr;
@@ -35,18 +40,49 @@ impl Backend for Kql {
                 super::logsource_text(rule)
             ));
         };
+        let list = |k: &str| -> Vec<&str> {
+            state(k)
+                .map(|c| c.split_whitespace().collect())
+                .unwrap_or_default()
+        };
         let columns: Option<Vec<&str>> =
             state("kql_columns").map(|c| c.split_whitespace().collect());
-        let strings: Vec<&str> = state("kql_string_columns")
-            .map(|c| c.split_whitespace().collect())
-            .unwrap_or_default();
+        let extends: Vec<(&str, &str)> = rule
+            .state
+            .iter()
+            .filter_map(|(k, v)| Some((k.strip_prefix("kql_extend_")?, v.as_str())))
+            .collect();
+        let hashes: Vec<(&str, &str)> = list("kql_hash_columns")
+            .into_iter()
+            .filter_map(|p| p.split_once('='))
+            .collect();
         let cx = expr::Context {
             columns: columns.as_deref(),
-            string_columns: &strings,
+            string_columns: &list("kql_string_columns"),
             table,
+            extends: &extends,
+            dynamic: &list("kql_dynamic_columns"),
+            json: &list("kql_json_columns"),
+            hashes: &hashes,
         };
-        let condition = expr::condition(&rule.matcher(), &cx)?;
-        Ok(format!("{table}\n| where {condition}"))
+        let e = expr::resolve_hashes(&rule.matcher(), &cx)?;
+        if e == crate::ir::Expr::False {
+            return Err(format!(
+                "the rule can only match through hashes {table} does not hold (IMPHASH)"
+            ));
+        }
+        let condition = expr::condition(&e, &cx)?;
+        let mut q = table.to_string();
+        // Computed columns the rule reads, in the pipeline's order.
+        let mut used = Vec::new();
+        expr::fields(&e, &mut used);
+        for (name, value) in &extends {
+            if used.iter().any(|f| f == name) {
+                q.push_str(&format!("\n| extend {name} = {value}"));
+            }
+        }
+        q.push_str(&format!("\n| where {condition}"));
+        Ok(q)
     }
 
     fn convert_correlation(

@@ -47,6 +47,16 @@ pub(crate) fn convert(rule: &RuleIr) -> Result<String, String> {
         .unwrap_or_else(|| model.rsplit('.').next().unwrap_or(model).to_string());
     let names = name_fields(state("name_fields").unwrap_or(""));
     let e = rewrite(&rule.matcher(), &object, model, &names)?;
+    if let Some(code) = state("event_code_field") {
+        // The rule's event codes chose the data model: exact only if every way the rule can
+        // match needs one of those codes. With every test of the code made false, nothing may
+        // be left that could match.
+        if without_field(&e, code) != Expr::False {
+            return Err(format!(
+                "the rule can match events without its event codes, which {model} may not hold (its EventID test does not hold in every branch)"
+            ));
+        }
+    }
 
     let (terms, post) = spl::split(&e)?;
     let mut by: Vec<String> = state("tstats_by")
@@ -257,6 +267,19 @@ fn hash(p: &Pred) -> Result<Expr, String> {
             false,
         )),
     }))
+}
+
+/// `e` with every test of `field` replaced by `false` (negations included, so `not code=x`
+/// becomes `true`: a branch that matches without the code).
+fn without_field(e: &Expr, field: &str) -> Expr {
+    match e {
+        Expr::True | Expr::False => e.clone(),
+        Expr::Not(x) => Expr::not(without_field(x, field)),
+        Expr::And(items) => Expr::and(items.iter().map(|i| without_field(i, field))),
+        Expr::Or(items) => Expr::or(items.iter().map(|i| without_field(i, field))),
+        Expr::Pred(p) if p.field.as_deref() == Some(field) => Expr::False,
+        Expr::Pred(_) => e.clone(),
+    }
 }
 
 fn fields_of(e: &Expr, out: &mut Vec<String>) {
