@@ -9,6 +9,31 @@ if [ ! -d ../shared/corpus/sigma/rules ]; then
     exit 1
 fi
 
+# Splunk's contentctl (PyPI), for tests/splunk.rs: `contentctl validate` must accept the
+# security_content output for the bundled rules. A pinned version (its detection schema changes
+# between releases) in a venv under target/, installed once; it validates offline.
+CONTENTCTL_VERSION=5.6.2
+venv=target/contentctl-venv
+if ! "$venv/bin/python" -c "import importlib.metadata as m, sys; sys.exit(m.version('contentctl') != '$CONTENTCTL_VERSION')" 2>/dev/null; then
+    python=""
+    for candidate in python3.11 python3.12 python3.13 python3; do
+        if command -v "$candidate" >/dev/null &&
+            "$candidate" -c 'import sys; sys.exit(not (3, 11) <= sys.version_info[:2] < (3, 14))' 2>/dev/null; then
+            python=$candidate
+            break
+        fi
+    done
+    if [ -z "$python" ]; then
+        echo "error: contentctl $CONTENTCTL_VERSION needs Python 3.11 to 3.13" >&2
+        exit 1
+    fi
+    rm -rf "$venv"
+    "$python" -m venv "$venv"
+    "$venv/bin/pip" install --quiet --disable-pip-version-check "contentctl==$CONTENTCTL_VERSION"
+fi
+# The test fails rather than skips when this is set and contentctl does not run.
+export SIGC_CONTENTCTL="$PWD/$venv/bin/contentctl"
+
 cargo fmt --all -- --check
 cargo clippy --all-targets --locked -- -D warnings
 cargo test --all-targets --locked

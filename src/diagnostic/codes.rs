@@ -92,6 +92,8 @@ codes! {
     UnknownTarget = "E080", "unknown-target";
     /// The target cannot express this rule exactly.
     Unsupported = "E081", "unsupported";
+    /// An output template (`--template`), its settings (`--set`) or its rendering is wrong.
+    Template = "E082", "template";
     /// A key is not part of the Sigma specification (kept, but maybe misspelt or misplaced).
     UnknownKey = "W001", "unknown-key";
     /// Condition keywords are lowercase in Sigma.

@@ -18,10 +18,14 @@
 use crate::ir::rule::{BoolExpr, CorrelationCondition, CorrelationIr};
 use crate::syntax::ast::{CompareOp, CorrelationKind};
 
-use super::super::Referenced;
+use super::super::{CorrelationMethod, Referenced};
 use super::spl::string;
 
-pub(crate) fn convert(c: &CorrelationIr, refs: &[Referenced]) -> Result<String, String> {
+pub(crate) fn convert(
+    c: &CorrelationIr,
+    refs: &[Referenced],
+    method: CorrelationMethod,
+) -> Result<String, String> {
     if refs.iter().any(|r| r.query.is_none()) {
         return Err("a correlation of correlations has no SPL form in sigc yet".into());
     }
@@ -70,25 +74,83 @@ pub(crate) fn convert(c: &CorrelationIr, refs: &[Referenced]) -> Result<String, 
             arms.join(", ")
         ));
     }
-    let by: Vec<String> = std::iter::once(Ok("_time".to_string()))
-        .chain(c.group_by.iter().map(|g| field_name(g)))
+    let groups: Vec<String> = c
+        .group_by
+        .iter()
+        .map(|g| field_name(g))
         .collect::<Result<_, _>>()?;
-    let by = by.join(" ");
-    if c.kind == CorrelationKind::TemporalOrdered {
-        // `bin` rounds `_time` down to its bucket; the order needs the events' own times.
-        q.push_str("\n| eval sigc_time=_time");
-    }
-    q.push_str(&format!("\n| bin _time span={span}"));
-    match (&c.kind, &c.condition) {
-        (CorrelationKind::Temporal, cond) => {
+    let by = std::iter::once("_time".to_string())
+        .chain(groups.iter().cloned())
+        .collect::<Vec<_>>()
+        .join(" ");
+    let agg = aggregation(c, refs, &by)?;
+    match method {
+        CorrelationMethod::Buckets => {
+            if let Some(keep) = &agg.keep_time {
+                // `bin` rounds `_time` down to its bucket; the order needs the events' own times.
+                q.push_str(&format!("\n| eval {keep}=_time"));
+            }
+            q.push_str(&format!("\n| bin _time span={span}"));
+            q.push_str(&agg.buckets);
+        }
+        CorrelationMethod::Sliding => {
+            let Some(sliding) = &agg.sliding else {
+                return Err(format!(
+                    "a `{}` correlation has no sliding form in SPL (use --correlation-method buckets)",
+                    c.kind.name()
+                ));
+            };
+            // Each event sees the window of `timespan` that ends at it: sorted by time, so that
+            // `time_window` looks back.
+            q.push_str("\n| sort 0 _time");
+            let by = if groups.is_empty() {
+                String::new()
+            } else {
+                format!(" by {}", groups.join(" "))
+            };
             q.push_str(&format!(
-                "\n| stats dc(sigc_rule) as rule_count values(sigc_rule) as sigc_rules by {by}"
+                "\n| streamstats time_window={span} {}{by}",
+                sliding.stats
             ));
+            q.push_str(&format!("\n| where {}", sliding.test));
+            return Ok(q);
+        }
+    }
+    q.push_str(&format!("\n| where {}", agg.test));
+    Ok(q)
+}
+
+/// One correlation type's aggregation: for buckets, the pipes after `bin` and the test after
+/// them; for a sliding window, the `streamstats` aggregations and test (`None`: no sliding
+/// form).
+struct Aggregation {
+    buckets: String,
+    test: String,
+    /// A field to copy `_time` into before `bin`, when the test reads event times.
+    keep_time: Option<&'static str>,
+    sliding: Option<Sliding>,
+}
+
+struct Sliding {
+    stats: String,
+    test: String,
+}
+
+/// `by`: the bucket and group-by fields.
+fn aggregation(c: &CorrelationIr, refs: &[Referenced], by: &str) -> Result<Aggregation, String> {
+    Ok(match (&c.kind, &c.condition) {
+        (CorrelationKind::Temporal, cond) => {
             let test = match cond {
                 CorrelationCondition::Expr(e) => bool_expr(e, refs)?,
                 CorrelationCondition::Compare { .. } => format!("rule_count>={}", refs.len()),
             };
-            q.push_str(&format!("\n| where {test}"));
+            let stats = "dc(sigc_rule) as rule_count values(sigc_rule) as sigc_rules".to_string();
+            Aggregation {
+                buckets: format!("\n| stats {stats} by {by}"),
+                test: test.clone(),
+                keep_time: None,
+                sliding: Some(Sliding { stats, test }),
+            }
         }
         (CorrelationKind::TemporalOrdered, _) => {
             let [a, b] = refs else {
@@ -97,12 +159,19 @@ pub(crate) fn convert(c: &CorrelationIr, refs: &[Referenced]) -> Result<String, 
                         .into(),
                 );
             };
-            q.push_str(&format!(
-                "\n| stats min(eval(if(sigc_rule=={}, sigc_time, null()))) as first_start max(eval(if(sigc_rule=={}, sigc_time, null()))) as second_end by {by}",
-                string(a.name),
-                string(b.name)
-            ));
-            q.push_str("\n| where first_start < second_end");
+            let (a, b) = (string(a.name), string(b.name));
+            Aggregation {
+                buckets: format!(
+                    "\n| stats min(eval(if(sigc_rule=={a}, sigc_time, null()))) as first_start max(eval(if(sigc_rule=={b}, sigc_time, null()))) as second_end by {by}"
+                ),
+                test: "first_start < second_end".into(),
+                keep_time: Some("sigc_time"),
+                // At each event of the second rule: an event of the first earlier in the window.
+                sliding: Some(Sliding {
+                    stats: format!("min(eval(if(sigc_rule=={a}, _time, null()))) as first_start"),
+                    test: format!("sigc_rule=={b} AND first_start < _time"),
+                }),
+            }
         }
         (
             CorrelationKind::ValuePercentile,
@@ -118,13 +187,14 @@ pub(crate) fn convert(c: &CorrelationIr, refs: &[Referenced]) -> Result<String, 
                 return Err("a value_percentile correlation needs one field".into());
             };
             let f = field_name(f)?;
-            q.push_str(&format!(
-                "\n| eventstats count as sigc_total by {by}\n| eventstats count as sigc_same by {by} {f}\n| eval value_percentile=100*sigc_same/sigc_total"
-            ));
-            q.push_str(&format!(
-                "\n| where {}",
-                bound_tests("value_percentile", bounds)
-            ));
+            Aggregation {
+                buckets: format!(
+                    "\n| eventstats count as sigc_total by {by}\n| eventstats count as sigc_same by {by} {f}\n| eval value_percentile=100*sigc_same/sigc_total"
+                ),
+                test: bound_tests("value_percentile", bounds),
+                keep_time: None,
+                sliding: None,
+            }
         }
         (
             kind,
@@ -155,14 +225,19 @@ pub(crate) fn convert(c: &CorrelationIr, refs: &[Referenced]) -> Result<String, 
                     return Err("internal: temporal kinds are handled above".into());
                 }
             };
-            q.push_str(&format!("\n| stats {agg} as {name} by {by}"));
-            q.push_str(&format!("\n| where {}", bound_tests(name, bounds)));
+            let stats = format!("{agg} as {name}");
+            let test = bound_tests(name, bounds);
+            Aggregation {
+                buckets: format!("\n| stats {stats} by {by}"),
+                test: test.clone(),
+                keep_time: None,
+                sliding: Some(Sliding { stats, test }),
+            }
         }
         (_, CorrelationCondition::Expr(_)) => {
             return Err("a boolean condition is for temporal correlations only".into());
         }
-    }
-    Ok(q)
+    })
 }
 
 fn bound_tests(name: &str, bounds: &[(CompareOp, crate::ir::pred::Number)]) -> String {
@@ -274,7 +349,7 @@ mod tests {
                 query: q.as_deref(),
             })
             .collect();
-        convert(&c, &refs)
+        convert(&c, &refs, CorrelationMethod::Buckets)
     }
 
     #[test]

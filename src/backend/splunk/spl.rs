@@ -172,7 +172,9 @@ fn search_value(m: &StrMatch) -> Option<String> {
     for p in &m.pieces {
         match p {
             Piece::Lit(s) => {
-                if s.contains('*') || s.chars().any(char::is_control) {
+                // Splunk expands `macro` calls anywhere in a search, quotes included: a value
+                // with a backtick goes to `where`, where the regex spells it `\x60`.
+                if s.contains(['*', '`']) || s.chars().any(char::is_control) {
                     return None;
                 }
                 empty &= s.is_empty();
@@ -235,7 +237,8 @@ fn where_pred(p: &Pred) -> Result<String, String> {
             if m.pieces.is_empty() && m.anchor_start && m.anchor_end {
                 format!("({present} AND {f}==\"\")")
             } else {
-                let re = glob_regex(m).ok_or("an unresolved placeholder has no SPL form")?;
+                let re =
+                    no_backtick(&glob_regex(m).ok_or("an unresolved placeholder has no SPL form")?);
                 format!("({present} AND match({f}, {}))", string(&re))
             }
         }
@@ -246,10 +249,11 @@ fn where_pred(p: &Pred) -> Result<String, String> {
                     flags.push(c);
                 }
             }
+            let pattern = no_backtick(&r.pattern);
             let re = if flags.is_empty() {
-                r.pattern.clone()
+                pattern
             } else {
-                format!("(?{flags}){}", r.pattern)
+                format!("(?{flags}){pattern}")
             };
             format!("({present} AND match({f}, {}))", string(&re))
         }
@@ -307,10 +311,34 @@ fn op_symbol(op: NumOp) -> &'static str {
 
 /// A field name in eval: always single-quoted (a bare `a.b` would be a concatenation).
 fn where_field(name: &str) -> Result<String, String> {
-    if name.contains('\'') || name.chars().any(char::is_control) {
+    if name.contains(['\'', '`']) || name.chars().any(char::is_control) {
         return Err(format!("the field name `{name}` cannot be quoted in SPL"));
     }
     Ok(format!("'{name}'"))
+}
+
+/// A regex with its backticks written `\x60` (the same character to PCRE, and no macro call
+/// to Splunk). A backtick after a backslash is already literal: `\`` becomes `\x60` whole.
+fn no_backtick(re: &str) -> String {
+    let mut out = String::with_capacity(re.len());
+    let mut chars = re.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' if chars.peek() == Some(&'`') => {
+                chars.next();
+                out.push_str("\\x60");
+            }
+            '\\' => {
+                out.push(c);
+                if let Some(n) = chars.next() {
+                    out.push(n);
+                }
+            }
+            '`' => out.push_str("\\x60"),
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 /// An eval string literal: backslashes and quotes escaped.
@@ -419,13 +447,15 @@ mod tests {
                 proptest::prop_assert_eq!(unquote(&q), format!("*{v}*"));
             } else {
                 // Only values the search language cannot hold go to `where`.
-                proptest::prop_assert!(v.contains('*') || v.chars().any(char::is_control));
+                proptest::prop_assert!(v.contains(['*', '`']) || v.chars().any(char::is_control));
             }
             proptest::prop_assert_eq!(unquote(&string(&v)), v.clone());
             // A whole query with the value stays one line, and its where-part regex reads back.
             let e = pred("f", s(vec![lit(&v)], true, true, true));
             let q = query(&e).unwrap();
             proptest::prop_assert!(!q.contains('\n') && !q.contains('\r'));
+            // No backtick survives anywhere: Splunk would read it as a macro call.
+            proptest::prop_assert!(!q.contains('`'), "{}", q);
         }
     }
 
