@@ -18,7 +18,7 @@
 pub(crate) mod correlation;
 pub(crate) mod expr;
 
-use super::{Backend, Referenced};
+use super::{Backend, CorrelationMethod, Referenced};
 use crate::ir::rule::{CorrelationIr, RuleIr};
 
 pub(crate) struct Kql;
@@ -90,8 +90,11 @@ impl Backend for Kql {
         c: &CorrelationIr,
         refs: &[Referenced],
         _format: &str,
+        method: CorrelationMethod,
     ) -> Result<String, String> {
-        // The time column is the same for every table a pipeline maps to.
+        if method == CorrelationMethod::Sliding {
+            return Err("sliding correlation windows are not written in KQL yet (use --correlation-method buckets)".into());
+        }
         correlation::convert(c, refs, "Timestamp")
     }
 }
