@@ -29,6 +29,8 @@ pub(crate) enum CorrelationMethod {
 pub(crate) struct Referenced<'a> {
     pub name: &'a str,
     pub query: Option<&'a str>,
+    /// The referenced rule's pipeline state (its table, time column...).
+    pub state: Option<&'a indexmap::IndexMap<String, String>>,
 }
 
 /// A query language sigc converts to.

@@ -3,8 +3,9 @@
 use crate::ir::pred::{Piece, StrMatch};
 
 /// The match as a regular expression over the whole value, in the syntax PCRE, Java and
-/// RE2 read alike: literals escaped, `*` → `.*`, `?` → `.`, `^`/`$` per anchoring, and the
+/// RE2 read alike: literals escaped, `*` → `.*`, `?` → `.`, `^`/`\z` per anchoring, and the
 /// flags `(?s)` (wildcards cross newlines, as in the evaluator) and `(?i)` unless `cased`.
+/// The end is `\z`, not `$`: PCRE's and Java's `$` also match before a final newline.
 /// `None` when the match holds an unresolved placeholder.
 pub(crate) fn glob_regex(m: &StrMatch) -> Option<String> {
     let mut re = String::from(if m.cased { "(?s)" } else { "(?is)" });
@@ -20,9 +21,57 @@ pub(crate) fn glob_regex(m: &StrMatch) -> Option<String> {
         }
     }
     if m.anchor_end {
-        re.push('$');
+        re.push_str("\\z");
     }
     Some(re)
+}
+
+/// A rule's regex with each end-of-text `$` written `\z`, for engines whose `$` also matches
+/// before a final newline (PCRE, Java) where the evaluator's does not. Left alone: an escaped
+/// `\$`, a `$` inside a character class, and every `$` under the multi-line flag, where it
+/// means end of line in all engines.
+pub(crate) fn dollar_as_end(pattern: &str, multi_line: bool) -> String {
+    if multi_line {
+        return pattern.to_string();
+    }
+    let mut out = String::with_capacity(pattern.len() + 4);
+    let mut chars = pattern.chars();
+    let mut in_class = false;
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => {
+                out.push(c);
+                if let Some(n) = chars.next() {
+                    out.push(n);
+                }
+            }
+            '[' if !in_class => {
+                in_class = true;
+                out.push(c);
+                // A `]` right after `[` or `[^` is a literal member.
+                let rest = chars.as_str();
+                let skip = if rest.starts_with("^]") {
+                    2
+                } else if rest.starts_with(']') {
+                    1
+                } else {
+                    0
+                };
+                for _ in 0..skip {
+                    if let Some(n) = chars.next() {
+                        out.push(n);
+                    }
+                }
+            }
+            ']' if in_class => {
+                in_class = false;
+                out.push(c);
+            }
+            '$' if !in_class => out.push_str("\\z"),
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 /// Escape every character with a meaning in regex syntax. A backslash before a
@@ -58,6 +107,25 @@ mod tests {
             let re = regex::Regex::new(&format!("^{}$", escape_regex(&s))).unwrap();
             proptest::prop_assert!(re.is_match(&s));
         }
+    }
+
+    #[test]
+    fn end_anchors() {
+        assert_eq!(
+            dollar_as_end(r"a$|b\$|[$]|[]$]$", false),
+            r"a\z|b\$|[$]|[]$]\z"
+        );
+        assert_eq!(dollar_as_end(r"a$", true), r"a$");
+        assert_eq!(
+            glob_regex(&StrMatch::new(
+                vec![Piece::Lit("x".into())],
+                true,
+                true,
+                true
+            ))
+            .as_deref(),
+            Some(r"(?s)^x\z")
+        );
     }
 
     #[test]

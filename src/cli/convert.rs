@@ -229,6 +229,8 @@ struct Converted {
     result: Result<String, Diagnostic>,
     /// For a one-file template: the rule's template context.
     context: Option<Value>,
+    /// The pipeline state of the rule once converted (correlations read it).
+    state: indexmap::IndexMap<String, String>,
 }
 
 /// Convert every rule of the inputs with a text backend.
@@ -270,13 +272,18 @@ fn text(args: &Args, b: &dyn Backend, pipelines: &Pipelines) -> u8 {
         let refs: Vec<backend::Referenced> = c
             .rules
             .iter()
-            .map(|r| backend::Referenced {
-                name: &r.written,
-                query: converted
+            .map(|r| {
+                let done = converted
                     .iter()
                     .find(|(j, _)| *j == r.target)
-                    .and_then(|(_, c)| c.result.as_ref().ok())
-                    .map(String::as_str),
+                    .map(|(_, c)| c);
+                backend::Referenced {
+                    name: &r.written,
+                    query: done
+                        .and_then(|c| c.result.as_ref().ok())
+                        .map(String::as_str),
+                    state: done.map(|c| &c.state),
+                }
             })
             .collect();
         let all_converted = c.rules.iter().zip(&refs).all(|(r, x)| {
@@ -297,10 +304,17 @@ fn text(args: &Args, b: &dyn Backend, pipelines: &Pipelines) -> u8 {
                 ),
             )))
         } else if all_converted {
-            pipelines.apply_correlation(c).and_then(|mapped| {
-                b.convert_correlation(&mapped, &refs, format.query(), args.correlation_method)
-                    .map_err(|msg| at(Diagnostic::error(Code::Unsupported, msg)))
-            })
+            // Field-name mappings conditioned on log sources apply as they did to the rules.
+            let logsources = |i: usize| match set.docs.get(i).map(|d| &d.item) {
+                Some(Some(Item::Rule(r))) => vec![r.logsource.clone()],
+                _ => Vec::new(),
+            };
+            pipelines
+                .apply_correlation_with(c, &logsources)
+                .and_then(|mapped| {
+                    b.convert_correlation(&mapped, &refs, format.query(), args.correlation_method)
+                        .map_err(|msg| at(Diagnostic::error(Code::Unsupported, msg)))
+                })
         } else {
             Err(at(Diagnostic::error(
                 Code::Unsupported,
@@ -321,6 +335,7 @@ fn text(args: &Args, b: &dyn Backend, pipelines: &Pipelines) -> u8 {
                 file: format!("{name}.{}", b.name()),
                 result,
                 context: None,
+                state: indexmap::IndexMap::new(),
             },
         ));
     }
@@ -382,7 +397,9 @@ fn convert_one(
     let at = |d: Diagnostic| d.at(&rule.origin.file, rule.origin.span);
     let mut file = format!("{name}.{}", b.name());
     let mut context = None;
+    let mut state = indexmap::IndexMap::new();
     let result = pipelines.apply(rule).and_then(|r| {
+        state = r.state.clone();
         let query = b
             .convert(&r, format.query())
             .map_err(|msg| at(Diagnostic::error(Code::Unsupported, msg)))?;
@@ -441,6 +458,7 @@ fn convert_one(
         file,
         result,
         context,
+        state,
     }
 }
 

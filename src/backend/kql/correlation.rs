@@ -1,7 +1,7 @@
 //! Correlation rules in KQL: the referenced rules' queries (one, or a `union` of them, each
 //! tagged with `sigc_rule`), aliases as `extend ... case(...)`, then `summarize ... by
-//! bin(<time>, <timespan>)` and the group-by columns, and the condition as `where`. The time
-//! column is the pipeline's `kql_time_column` (Defender: `Timestamp`, the default; Sentinel:
+//! bin(<time>, <timespan>)` and the group-by columns, and the condition as `where`. Each rule's
+//! rows carry their time as `sigc_time` (Defender's tables: `Timestamp`; Log Analytics tables:
 //! `TimeGenerated`). Fixed buckets, as pySigma's backends write them: a burst that straddles a
 //! bucket edge can be missed (the evaluator slides its windows).
 //!
@@ -20,24 +20,41 @@ use crate::syntax::ast::{CompareOp, CorrelationKind};
 
 use super::expr::string;
 
-pub(crate) fn convert(
-    c: &CorrelationIr,
-    refs: &[Referenced],
-    time: &str,
-) -> Result<String, String> {
+pub(crate) fn convert(c: &CorrelationIr, refs: &[Referenced]) -> Result<String, String> {
     if refs.iter().any(|r| r.query.is_none()) {
         return Err("a correlation of correlations has no KQL form in sigc yet".into());
+    }
+    let state = |r: &Referenced, k: &str| r.state.and_then(|s| s.get(k)).cloned();
+    // Group-by and alias fields were mapped once for the correlation: they name the same
+    // columns in every referenced rule only if all of them read one table.
+    let tables: Vec<Option<String>> = refs.iter().map(|r| state(r, "kql_table")).collect();
+    if (!c.group_by.is_empty() || !c.aliases.is_empty()) && tables.windows(2).any(|w| w[0] != w[1])
+    {
+        return Err(
+            "a correlation whose rules read different tables cannot group by one column in KQL (sigc does not map group-by fields per table yet)"
+                .into(),
+        );
     }
     let span = c
         .timespan
         .as_ref()
         .map(|t| format!("{}s", t.seconds))
         .ok_or("a correlation needs a timespan")?;
+    // Defender's tables stamp rows `Timestamp`, Log Analytics tables `TimeGenerated`.
+    let time_of = |r: &Referenced| {
+        let cols = state(r, "kql_columns").unwrap_or_default();
+        if cols.split_whitespace().any(|c| c == "Timestamp") || cols.is_empty() {
+            "Timestamp"
+        } else {
+            "TimeGenerated"
+        }
+    };
     let tagged = |r: &Referenced| {
         format!(
-            "{}\n| extend sigc_rule={}",
+            "{}\n| extend sigc_rule={}, sigc_time={}",
             r.query.unwrap_or_default(),
-            string(r.name)
+            string(r.name),
+            time_of(r)
         )
     };
     let mut q = match refs {
@@ -68,7 +85,7 @@ pub(crate) fn convert(
             arms.join(", ")
         ));
     }
-    let time = ident(time)?;
+    let time = "sigc_time";
     let mut by = vec![format!("sigc_bucket=bin({time}, {span})")];
     for g in &c.group_by {
         by.push(ident(g)?);

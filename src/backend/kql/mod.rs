@@ -95,6 +95,6 @@ impl Backend for Kql {
         if method == CorrelationMethod::Sliding {
             return Err("sliding correlation windows are not written in KQL yet (use --correlation-method buckets)".into());
         }
-        correlation::convert(c, refs, "Timestamp")
+        correlation::convert(c, refs)
     }
 }

@@ -347,6 +347,7 @@ mod tests {
             .map(|(n, q)| Referenced {
                 name: n,
                 query: q.as_deref(),
+                state: None,
             })
             .collect();
         convert(&c, &refs, CorrelationMethod::Buckets)

@@ -27,7 +27,7 @@
 use crate::ir::Expr;
 use crate::ir::pred::{FieldRef, NumOp, NumValue, Piece, Pred, RefShape, StrMatch, Test};
 
-use super::super::strings::glob_regex;
+use super::super::strings::{dollar_as_end, glob_regex};
 
 /// The query: `<search>` or `<search> | where <expr>` (`*` when nothing is a search term).
 pub(crate) fn query(e: &Expr) -> Result<String, String> {
@@ -249,7 +249,7 @@ fn where_pred(p: &Pred) -> Result<String, String> {
                     flags.push(c);
                 }
             }
-            let pattern = no_backtick(&r.pattern);
+            let pattern = no_backtick(&dollar_as_end(&r.pattern, r.multi_line));
             let re = if flags.is_empty() {
                 pattern
             } else {
@@ -414,7 +414,7 @@ mod tests {
         ]);
         assert_eq!(
             query(&e).unwrap(),
-            r#"EventID=1 | where ((isnotnull('Image') AND match('Image', "(?is)^a.$")) OR (isnotnull('User') AND match('User', "(?s)^x$")))"#
+            r#"EventID=1 | where ((isnotnull('Image') AND match('Image', "(?is)^a.\\z")) OR (isnotnull('User') AND match('User', "(?s)^x\\z")))"#
         );
     }
 
