@@ -34,6 +34,12 @@ fi
 # The test fails rather than skips when this is set and contentctl does not run.
 export SIGC_CONTENTCTL="$PWD/$venv/bin/contentctl"
 
+# Microsoft's Kusto language service (npm), for tests/kql_validate.rs.
+scripts/setup-kusto.sh
+
 cargo fmt --all -- --check
 cargo clippy --all-targets --locked -- -D warnings
 cargo test --all-targets --locked
+# The heavy engine tests (every corpus rule over every event, every query through the Kusto
+# analyser) take minutes in a debug build and are ignored there: they run here, in release.
+cargo test --release --locked --test splunk_exactness --test kql_validate

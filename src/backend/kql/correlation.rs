@@ -35,6 +35,25 @@ pub(crate) fn convert(c: &CorrelationIr, refs: &[Referenced]) -> Result<String, 
                 .into(),
         );
     }
+    // Fields as the (one) table reads them: a path into a dynamic column is an expression,
+    // given its Sigma-side name in `by`.
+    let empty = indexmap::IndexMap::new();
+    let first_state = refs.first().and_then(|r| r.state).unwrap_or(&empty);
+    let parts = super::Parts::new(first_state);
+    let table = first_state
+        .get("kql_table")
+        .map(String::as_str)
+        .unwrap_or("");
+    let cx = parts.context(table);
+    let column = |f: &str| -> Result<String, String> { super::expr::column(f, &cx) };
+    let named = |f: &str| -> Result<String, String> {
+        let expr = column(f)?;
+        Ok(if expr == ident(f)? {
+            expr
+        } else {
+            format!("{}={expr}", ident(f.rsplit('.').next().unwrap_or(f))?)
+        })
+    };
     let span = c
         .timespan
         .as_ref()
@@ -76,7 +95,7 @@ pub(crate) fn convert(c: &CorrelationIr, refs: &[Referenced]) -> Result<String, 
             arms.push(format!(
                 "sigc_rule == {}, tostring({})",
                 string(name),
-                ident(field)?
+                column(field)?
             ));
         }
         q.push_str(&format!(
@@ -88,7 +107,7 @@ pub(crate) fn convert(c: &CorrelationIr, refs: &[Referenced]) -> Result<String, 
     let time = "sigc_time";
     let mut by = vec![format!("sigc_bucket=bin({time}, {span})")];
     for g in &c.group_by {
-        by.push(ident(g)?);
+        by.push(named(g)?);
     }
     let by = by.join(", ");
     match (&c.kind, &c.condition) {
@@ -126,11 +145,11 @@ pub(crate) fn convert(c: &CorrelationIr, refs: &[Referenced]) -> Result<String, 
             let [f] = fields.as_slice() else {
                 return Err("a value_percentile correlation needs one field".into());
             };
-            let f = ident(f)?;
+            let f = named(f)?;
             let groups: Vec<String> = c
                 .group_by
                 .iter()
-                .map(|g| ident(g))
+                .map(|g| ident(g.rsplit('.').next().unwrap_or(g)))
                 .collect::<Result<_, _>>()?;
             let keys = std::iter::once("sigc_bucket".to_string())
                 .chain(groups)
@@ -153,7 +172,7 @@ pub(crate) fn convert(c: &CorrelationIr, refs: &[Referenced]) -> Result<String, 
                 let [f] = fields.as_slice() else {
                     return Err(format!("a {kind:?} correlation needs one field"));
                 };
-                ident(f)
+                column(f)
             };
             let (agg, name) = match kind {
                 CorrelationKind::EventCount => ("count()".to_string(), "event_count"),

@@ -128,19 +128,66 @@ pub(crate) fn condition(e: &Expr, cx: &Context) -> Result<String, String> {
         Expr::Pred(p) => pred(p, cx)?,
         Expr::Not(x) => format!("not({})", condition(x, cx)?),
         Expr::Or(items) if in_list(items, cx).is_some() => in_list(items, cx).unwrap_or_default(),
-        Expr::And(items) | Expr::Or(items) => {
-            let op = if matches!(e, Expr::And(_)) {
-                " and "
-            } else {
-                " or "
-            };
-            let parts = items
+        Expr::Or(items) => {
+            // Exact matches of one column among the alternatives become one `in~` list.
+            let mut parts = Vec::with_capacity(items.len());
+            let mut grouped: Vec<Vec<&Expr>> = Vec::new();
+            for i in items {
+                match exact_key(i) {
+                    Some(k) => match grouped.iter_mut().find(|g| exact_key(g[0]) == Some(k)) {
+                        Some(g) => g.push(i),
+                        None => grouped.push(vec![i]),
+                    },
+                    None => parts.push(condition(i, cx)?),
+                }
+            }
+            for g in grouped {
+                let owned: Vec<Expr> = g.into_iter().cloned().collect();
+                parts.push(match in_list(&owned, cx) {
+                    Some(l) => l,
+                    None => condition(&owned[0], cx)?,
+                });
+            }
+            balanced(parts, " or ")
+        }
+        Expr::And(items) => balanced(
+            items
                 .iter()
                 .map(|i| condition(i, cx))
-                .collect::<Result<Vec<_>, _>>()?;
-            format!("({})", parts.join(op))
-        }
+                .collect::<Result<Vec<_>, _>>()?,
+            " and ",
+        ),
     })
+}
+
+/// The (column, case) of an exact string match.
+fn exact_key(e: &Expr) -> Option<(&str, bool)> {
+    match e {
+        Expr::Pred(Pred {
+            field: Some(f),
+            test: Test::Str(m),
+        }) if matches!(m.shape(), Shape::Exact(_)) => Some((f.as_str(), m.cased)),
+        _ => None,
+    }
+}
+
+/// Terms joined by `op`, parenthesised in groups of at most [`GROUP`]: the Kusto language
+/// service gives up on a flat chain of several hundred terms (KS245), not on nested groups.
+fn balanced(mut parts: Vec<String>, op: &str) -> String {
+    const GROUP: usize = 64;
+    while parts.len() > GROUP {
+        parts = parts
+            .chunks(GROUP)
+            .map(|c| {
+                if c.len() == 1 {
+                    c[0].clone()
+                } else {
+                    format!("({})", c.join(op))
+                }
+            })
+            .collect();
+    }
+    format!("({})", parts.join(op))
 }
 
 /// Alternatives that are all exact string matches of one column, with one case mode:
@@ -167,7 +214,8 @@ fn in_list(items: &[Expr], cx: &Context) -> Option<String> {
         cased = Some(m.cased);
         values.push(string(v));
     }
-    let col = column(field?, cx).ok()?;
+    let field = field?;
+    let col = as_text(field, &column(field, cx).ok()?, cx);
     let op = if cased? { "in" } else { "in~" };
     (values.len() > 1).then(|| format!("{col} {op} ({})", values.join(", ")))
 }
@@ -178,7 +226,7 @@ fn pred(p: &Pred, cx: &Context) -> Result<String, String> {
     };
     let col = column(field, cx)?;
     Ok(match &p.test {
-        Test::Str(m) => string_test(&col, m)?,
+        Test::Str(m) => string_test(&as_text(field, &col, cx), m)?,
         Test::Regex(r) => {
             let mut flags = String::new();
             for (on, c) in [(r.ignore_case, 'i'), (r.multi_line, 'm'), (r.dot_all, 's')] {
@@ -216,6 +264,20 @@ fn pred(p: &Pred, cx: &Context) -> Result<String, String> {
         }
         Test::Expression(x) => x.replace("{field}", &col),
     })
+}
+
+/// A column read as text: string operators need a string, and a string test matches a number
+/// by its text (as in the evaluator). Columns the pipeline lists as strings, computed columns
+/// and paths (already `tostring()`) are text as they are.
+fn as_text(field: &str, col: &str, cx: &Context) -> String {
+    let known_string = cx.string_columns.contains(&field)
+        || cx.extends.iter().any(|(n, _)| *n == field)
+        || col.starts_with("tostring(");
+    if known_string || cx.string_columns.is_empty() {
+        col.to_string()
+    } else {
+        format!("tostring({col})")
+    }
 }
 
 fn string_test(col: &str, m: &StrMatch) -> Result<String, String> {
@@ -291,7 +353,7 @@ fn op_symbol(op: NumOp) -> &'static str {
 /// column as `tostring(Col.a.b)`, under a JSON-text column as `tostring(parse_json(Col).a.b)`;
 /// otherwise a column, checked against the table's columns when the pipeline lists them, and
 /// bracketed (`['odd name']`) when it is not a plain identifier.
-fn column(name: &str, cx: &Context) -> Result<String, String> {
+pub(crate) fn column(name: &str, cx: &Context) -> Result<String, String> {
     if cx.extends.iter().any(|(n, _)| *n == name) {
         return Ok(quote(name));
     }

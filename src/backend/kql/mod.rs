@@ -40,31 +40,9 @@ impl Backend for Kql {
                 super::logsource_text(rule)
             ));
         };
-        let list = |k: &str| -> Vec<&str> {
-            state(k)
-                .map(|c| c.split_whitespace().collect())
-                .unwrap_or_default()
-        };
-        let columns: Option<Vec<&str>> =
-            state("kql_columns").map(|c| c.split_whitespace().collect());
-        let extends: Vec<(&str, &str)> = rule
-            .state
-            .iter()
-            .filter_map(|(k, v)| Some((k.strip_prefix("kql_extend_")?, v.as_str())))
-            .collect();
-        let hashes: Vec<(&str, &str)> = list("kql_hash_columns")
-            .into_iter()
-            .filter_map(|p| p.split_once('='))
-            .collect();
-        let cx = expr::Context {
-            columns: columns.as_deref(),
-            string_columns: &list("kql_string_columns"),
-            table,
-            extends: &extends,
-            dynamic: &list("kql_dynamic_columns"),
-            json: &list("kql_json_columns"),
-            hashes: &hashes,
-        };
+        let parts = Parts::new(&rule.state);
+        let cx = parts.context(table);
+        let extends = &parts.extends;
         let e = expr::resolve_hashes(&rule.matcher(), &cx)?;
         if e == crate::ir::Expr::False {
             return Err(format!(
@@ -76,7 +54,7 @@ impl Backend for Kql {
         // Computed columns the rule reads, in the pipeline's order.
         let mut used = Vec::new();
         expr::fields(&e, &mut used);
-        for (name, value) in &extends {
+        for (name, value) in extends {
             if used.iter().any(|f| f == name) {
                 q.push_str(&format!("\n| extend {name} = {value}"));
             }
@@ -96,5 +74,54 @@ impl Backend for Kql {
             return Err("sliding correlation windows are not written in KQL yet (use --correlation-method buckets)".into());
         }
         correlation::convert(c, refs)
+    }
+}
+
+/// The table description a pipeline leaves in a rule's state, split into lists.
+pub(crate) struct Parts<'a> {
+    columns: Option<Vec<&'a str>>,
+    strings: Vec<&'a str>,
+    extends: Vec<(&'a str, &'a str)>,
+    dynamic: Vec<&'a str>,
+    json: Vec<&'a str>,
+    hashes: Vec<(&'a str, &'a str)>,
+}
+
+impl<'a> Parts<'a> {
+    pub(crate) fn new(state: &'a indexmap::IndexMap<String, String>) -> Parts<'a> {
+        let list = |k: &str| -> Vec<&'a str> {
+            state
+                .get(k)
+                .map(|c| c.split_whitespace().collect())
+                .unwrap_or_default()
+        };
+        Parts {
+            columns: state
+                .get("kql_columns")
+                .map(|c| c.split_whitespace().collect()),
+            strings: list("kql_string_columns"),
+            extends: state
+                .iter()
+                .filter_map(|(k, v)| Some((k.strip_prefix("kql_extend_")?, v.as_str())))
+                .collect(),
+            dynamic: list("kql_dynamic_columns"),
+            json: list("kql_json_columns"),
+            hashes: list("kql_hash_columns")
+                .into_iter()
+                .filter_map(|p| p.split_once('='))
+                .collect(),
+        }
+    }
+
+    pub(crate) fn context(&'a self, table: &'a str) -> expr::Context<'a> {
+        expr::Context {
+            columns: self.columns.as_deref(),
+            string_columns: &self.strings,
+            table,
+            extends: &self.extends,
+            dynamic: &self.dynamic,
+            json: &self.json,
+            hashes: &self.hashes,
+        }
     }
 }
