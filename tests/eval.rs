@@ -534,6 +534,8 @@ fn log_source_routing() {
         sysmon3("C:\\a.exe", 4444),
         // 12: port 4444 in Security 4688: not a network connection.
         json!({"Channel": "Security", "EventID": 4688, "DestinationPort": 4444}),
+        // 13: the event id written as a float: routing reads it as the matcher does.
+        json!({"Channel": "Security", "EventID": "4688.0", "NewProcessName": whoami}),
     ];
     let file = write(dir.path(), "ev.json", lines(&events));
     let run = eval(&rules, &[], &[&path_str(&file)]);
@@ -544,6 +546,7 @@ fn log_source_routing() {
         ("Whoami Run", 3),
         ("Evil DNS Query", 8),
         ("Connection To 4444", 11),
+        ("Whoami Run", 13),
     ]
     .iter()
     .map(|(t, n)| (t.to_string(), *n))

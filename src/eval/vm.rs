@@ -175,6 +175,8 @@ impl Router {
             .and_then(|f| event.field(f).find(|v| v.is_scalar()))
             .and_then(|v| match parse_num_text(event.text(v)) {
                 Some(Num::Int(i)) => Some(i),
+                // As the matcher reads it: `4624.0` is the number 4624.
+                Some(Num::Float(f)) if f.fract() == 0.0 && f.abs() < 9.0e15 => Some(f as i64),
                 _ => None,
             });
         if let Some(id) = id
