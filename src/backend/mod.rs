@@ -5,6 +5,7 @@
 //! which target it serves. A backend either expresses a rule exactly or refuses it with a
 //! reason: it never emits a query that means something else.
 
+pub(crate) mod correlation;
 pub(crate) mod kql;
 pub(crate) mod render;
 pub(crate) mod splunk;

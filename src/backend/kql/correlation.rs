@@ -21,9 +21,7 @@ use crate::syntax::ast::{CompareOp, CorrelationKind};
 use super::expr::string;
 
 pub(crate) fn convert(c: &CorrelationIr, refs: &[Referenced]) -> Result<String, String> {
-    if refs.iter().any(|r| r.query.is_none()) {
-        return Err("a correlation of correlations has no KQL form in sigc yet".into());
-    }
+    let seconds = crate::backend::correlation::check(c, refs, "KQL")?;
     let state = |r: &Referenced, k: &str| r.state.and_then(|s| s.get(k)).cloned();
     // Group-by and alias fields were mapped once for the correlation: they name the same
     // columns in every referenced rule only if all of them read one table.
@@ -54,11 +52,7 @@ pub(crate) fn convert(c: &CorrelationIr, refs: &[Referenced]) -> Result<String, 
             format!("{}={expr}", ident(f.rsplit('.').next().unwrap_or(f))?)
         })
     };
-    let span = c
-        .timespan
-        .as_ref()
-        .map(|t| format!("{}s", t.seconds))
-        .ok_or("a correlation needs a timespan")?;
+    let span = format!("{seconds}s");
     // Defender's tables stamp rows `Timestamp`, Log Analytics tables `TimeGenerated`.
     let time_of = |r: &Referenced| {
         let cols = state(r, "kql_columns").unwrap_or_default();
@@ -85,13 +79,7 @@ pub(crate) fn convert(c: &CorrelationIr, refs: &[Referenced]) -> Result<String, 
     };
     for alias in &c.aliases {
         let mut arms = Vec::new();
-        for (rule, field) in &alias.fields {
-            let name = refs
-                .iter()
-                .zip(&c.rules)
-                .find(|(_, r)| r.target == rule.target)
-                .map(|(x, _)| x.name)
-                .ok_or("an alias names a rule the correlation does not reference")?;
+        for (name, field) in crate::backend::correlation::alias_arms(c, refs, alias)? {
             arms.push(format!(
                 "sigc_rule == {}, tostring({})",
                 string(name),
@@ -205,11 +193,7 @@ pub(crate) fn convert(c: &CorrelationIr, refs: &[Referenced]) -> Result<String, 
 }
 
 fn bound_tests(name: &str, bounds: &[(CompareOp, crate::ir::pred::Number)]) -> String {
-    bounds
-        .iter()
-        .map(|(op, n)| format!("{name} {} {}", op_symbol(*op), n.text))
-        .collect::<Vec<_>>()
-        .join(" and ")
+    crate::backend::correlation::bounds(name, bounds, " and ", " ")
 }
 
 fn bool_expr(e: &BoolExpr, refs: &[Referenced]) -> Result<String, String> {
@@ -232,17 +216,6 @@ fn bool_expr(e: &BoolExpr, refs: &[Referenced]) -> Result<String, String> {
             format!("({})", parts.join(op))
         }
     })
-}
-
-fn op_symbol(op: CompareOp) -> &'static str {
-    match op {
-        CompareOp::Lt => "<",
-        CompareOp::Lte => "<=",
-        CompareOp::Gt => ">",
-        CompareOp::Gte => ">=",
-        CompareOp::Eq => "==",
-        CompareOp::Neq => "!=",
-    }
 }
 
 /// A column name: plain identifiers as they are, others bracketed.

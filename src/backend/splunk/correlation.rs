@@ -26,14 +26,8 @@ pub(crate) fn convert(
     refs: &[Referenced],
     method: CorrelationMethod,
 ) -> Result<String, String> {
-    if refs.iter().any(|r| r.query.is_none()) {
-        return Err("a correlation of correlations has no SPL form in sigc yet".into());
-    }
-    let span = c
-        .timespan
-        .as_ref()
-        .map(|t| format!("{}s", t.seconds))
-        .ok_or("a correlation needs a timespan")?;
+    let seconds = crate::backend::correlation::check(c, refs, "SPL")?;
+    let span = format!("{seconds}s");
     let mut q = if let [one] = refs {
         format!(
             "{} | eval sigc_rule={}",
@@ -55,13 +49,7 @@ pub(crate) fn convert(
     };
     for alias in &c.aliases {
         let mut arms = Vec::new();
-        for (rule, field) in &alias.fields {
-            let name = refs
-                .iter()
-                .zip(&c.rules)
-                .find(|(_, r)| r.target == rule.target)
-                .map(|(x, _)| x.name)
-                .ok_or("an alias names a rule the correlation does not reference")?;
+        for (name, field) in crate::backend::correlation::alias_arms(c, refs, alias)? {
             arms.push(format!(
                 "sigc_rule=={}, {}",
                 string(name),
@@ -241,11 +229,7 @@ fn aggregation(c: &CorrelationIr, refs: &[Referenced], by: &str) -> Result<Aggre
 }
 
 fn bound_tests(name: &str, bounds: &[(CompareOp, crate::ir::pred::Number)]) -> String {
-    bounds
-        .iter()
-        .map(|(op, n)| format!("{name}{}{}", op_symbol(*op), n.text))
-        .collect::<Vec<_>>()
-        .join(" AND ")
+    crate::backend::correlation::bounds(name, bounds, " AND ", "")
 }
 
 fn bool_expr(e: &BoolExpr, refs: &[Referenced]) -> Result<String, String> {
@@ -275,17 +259,6 @@ fn bool_expr(e: &BoolExpr, refs: &[Referenced]) -> Result<String, String> {
 
 fn regex_exact(s: &str) -> String {
     format!("^{}$", super::super::strings::escape_regex(s))
-}
-
-fn op_symbol(op: CompareOp) -> &'static str {
-    match op {
-        CompareOp::Lt => "<",
-        CompareOp::Lte => "<=",
-        CompareOp::Gt => ">",
-        CompareOp::Gte => ">=",
-        CompareOp::Eq => "==",
-        CompareOp::Neq => "!=",
-    }
 }
 
 /// A field name in `stats` and `bin`: plain names only.

@@ -1,0 +1,62 @@
+//! What every backend's correlation rules share: which rules an alias reads, the timespan,
+//! and the condition's bounds.
+
+use super::Referenced;
+use crate::ir::pred::Number;
+use crate::ir::rule::{Alias, CorrelationIr};
+use crate::syntax::ast::CompareOp;
+
+/// The referenced rules, checked: they are rules (a correlation of correlations is refused)
+/// and the correlation has a timespan, which it returns in seconds.
+pub(crate) fn check(c: &CorrelationIr, refs: &[Referenced], target: &str) -> Result<u64, String> {
+    if refs.iter().any(|r| r.query.is_none()) {
+        return Err(format!(
+            "a correlation of correlations has no {target} form in sigc yet"
+        ));
+    }
+    c.timespan
+        .as_ref()
+        .map(|t| t.seconds)
+        .ok_or_else(|| "a correlation needs a timespan".to_string())
+}
+
+/// An alias as (the name a referenced rule goes by, the field it reads there) pairs.
+pub(crate) fn alias_arms<'a>(
+    c: &CorrelationIr,
+    refs: &[Referenced<'a>],
+    alias: &'a Alias,
+) -> Result<Vec<(&'a str, &'a str)>, String> {
+    alias
+        .fields
+        .iter()
+        .map(|(rule, field)| {
+            refs.iter()
+                .zip(&c.rules)
+                .find(|(_, r)| r.target == rule.target)
+                .map(|(x, _)| (x.name, field.as_str()))
+                .ok_or_else(|| {
+                    "an alias names a rule the correlation does not reference".to_string()
+                })
+        })
+        .collect()
+}
+
+/// The condition's bounds on the aggregate `name`, joined by `and` (`event_count>=10`).
+pub(crate) fn bounds(name: &str, bounds: &[(CompareOp, Number)], and: &str, space: &str) -> String {
+    bounds
+        .iter()
+        .map(|(op, n)| format!("{name}{space}{}{space}{}", op_symbol(*op), n.text))
+        .collect::<Vec<_>>()
+        .join(and)
+}
+
+fn op_symbol(op: CompareOp) -> &'static str {
+    match op {
+        CompareOp::Lt => "<",
+        CompareOp::Lte => "<=",
+        CompareOp::Gt => ">",
+        CompareOp::Gte => ">=",
+        CompareOp::Eq => "==",
+        CompareOp::Neq => "!=",
+    }
+}
