@@ -203,7 +203,8 @@ fn convert(
     for line in String::from_utf8_lossy(&out.stdout).lines() {
         let v: Value = serde_json::from_str(line)
             .unwrap_or_else(|e| panic!("sigc --json wrote a bad line {line:?}: {e}"));
-        let Some(text) = v["query"].as_str() else {
+        // A template format puts its rendered document under `output`.
+        let Some(text) = v["query"].as_str().or_else(|| v["output"].as_str()) else {
             refused += 1;
             continue;
         };

@@ -15,7 +15,7 @@
 //! - `set`: the `--set KEY=VALUE` pairs alone.
 //!
 //! Filters escape values for the formats the templates write, so that no rule text can break
-//! out of its place: `yaml(indent)` (a YAML scalar), `conf` (a `.conf` setting value, lines
+//! out of its place: `yaml(indent)` (a YAML scalar), `json` (a JSON value), `conf` (a `.conf` setting value, lines
 //! continued with `\`) and `conf_stanza` (a `.conf` stanza name). `fail(message)` refuses the
 //! rule being rendered with that message (a field the format requires is missing).
 //!
@@ -79,6 +79,7 @@ impl Renderer {
             .map_err(|e| e.to_string())?;
         env.set_syntax(syntax);
         env.add_filter("yaml", yaml_filter);
+        env.add_filter("json", json_filter);
         env.add_filter("conf", conf_filter);
         env.add_filter("conf_stanza", conf_stanza_filter);
         env.add_function("fail", |message: String| -> Result<Value, Error> {
@@ -340,6 +341,56 @@ fn is_plain_safe(s: &str) -> bool {
         && s.chars()
             .all(|c| c.is_ascii_alphanumeric() || " _.,()/+=@-".contains(c))
         && !WORDS.contains(&s.to_ascii_lowercase().as_str())
+}
+
+/// `value | json`: a JSON value (string, number, boolean, null, list or map) that reads back
+/// as exactly `value`: serde_json escapes quotes, backslashes and control characters, so no
+/// rule text can end the string it is written into.
+fn json_filter(value: &Value) -> Result<String, Error> {
+    if value.is_undefined() {
+        return Err(Error::new(
+            ErrorKind::UndefinedError,
+            "`json` of an undefined value",
+        ));
+    }
+    Ok(to_json(value)?.to_string())
+}
+
+/// A template value as JSON: strings, numbers, booleans, none, lists and maps (keys as text).
+fn to_json(value: &Value) -> Result<serde_json::Value, Error> {
+    use minijinja::value::ValueKind as K;
+    use serde_json::Value as J;
+    Ok(match value.kind() {
+        K::Undefined | K::None => J::Null,
+        K::Bool => J::Bool(value.is_true()),
+        K::Number => match (i64::try_from(value.clone()), f64::try_from(value.clone())) {
+            (Ok(i), _) => J::from(i),
+            (Err(_), Ok(f)) => serde_json::Number::from_f64(f).map_or(J::Null, J::Number),
+            (Err(e), Err(_)) => return Err(e),
+        },
+        K::String => J::String(value.as_str().unwrap_or_default().to_string()),
+        K::Map => {
+            let mut m = serde_json::Map::new();
+            for k in value.try_iter()? {
+                let v = value.get_item(&k)?;
+                let key = k.as_str().map_or_else(|| k.to_string(), str::to_string);
+                m.insert(key, to_json(&v)?);
+            }
+            J::Object(m)
+        }
+        K::Seq | K::Iterable => J::Array(
+            value
+                .try_iter()?
+                .map(|v| to_json(&v))
+                .collect::<Result<_, _>>()?,
+        ),
+        other => {
+            return Err(Error::new(
+                ErrorKind::InvalidOperation,
+                format!("`json` cannot write a {other}"),
+            ));
+        }
+    })
 }
 
 /// `value | conf`: a `.conf` setting value. Lines after the first are continued with ` \` at

@@ -15,13 +15,44 @@
 //! `sigc_hashes`, Sysmon's `Hashes`). A rule whose log source has no table is refused.
 //! Operators: see [`expr`].
 
+pub(crate) mod content;
 pub(crate) mod correlation;
 pub(crate) mod expr;
 
-use super::{Backend, CorrelationMethod, Referenced};
+use indexmap::IndexMap;
+
+use super::{Backend, CorrelationMethod, Referenced, Template, TemplateOutput};
 use crate::ir::rule::{CorrelationIr, RuleIr};
 
 pub(crate) struct Kql;
+
+/// Deployable rule files around the `default` query (see [`content`] and `templates/kql/`).
+const TEMPLATES: &[Template] = &[
+    Template {
+        name: "sentinel_rule",
+        path: "templates/kql/sentinel_rule.yaml.j2",
+        text: include_str!("../../../templates/kql/sentinel_rule.yaml.j2"),
+        query: "default",
+        output: TemplateOutput::PerRule {
+            extension: "yaml",
+            separator: "---\n",
+        },
+        settings: Some(content::SENTINEL_SETTINGS),
+    },
+    Template {
+        name: "defender_detection",
+        path: "templates/kql/defender_detection.json.j2",
+        text: include_str!("../../../templates/kql/defender_detection.json.j2"),
+        query: "default",
+        // One request body per rule; on stdout the documents follow each other, a JSON
+        // stream (`jq` reads it).
+        output: TemplateOutput::PerRule {
+            extension: "json",
+            separator: "",
+        },
+        settings: Some(content::DEFENDER_SETTINGS),
+    },
+];
 
 impl Backend for Kql {
     fn name(&self) -> &'static str {
@@ -74,6 +105,23 @@ impl Backend for Kql {
             return Err("sliding correlation windows are not written in KQL yet (use --correlation-method buckets)".into());
         }
         correlation::convert(c, refs)
+    }
+
+    fn templates(&self) -> &'static [Template] {
+        TEMPLATES
+    }
+
+    fn template_values(
+        &self,
+        rule: &RuleIr,
+        template: &Template,
+        settings: &IndexMap<String, String>,
+    ) -> Result<serde_json::Value, String> {
+        match template.name {
+            "sentinel_rule" => content::sentinel(rule, settings),
+            "defender_detection" => content::defender(rule, settings),
+            _ => Ok(serde_json::Value::Null),
+        }
     }
 }
 
