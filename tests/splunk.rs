@@ -423,3 +423,44 @@ fn template_options() {
         "{out}"
     );
 }
+
+/// Change and Authentication write `unknown` for an empty field: a null test there is refused,
+/// not turned into a search that never finds the empty field.
+#[test]
+fn tstats_refuses_null_tests_where_the_cim_writes_unknown() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let rule = dir.path().join("null.yml");
+    std::fs::write(
+        &rule,
+        "title: Unknown user type\nid: 11111111-1111-4111-8111-111111111111\nlogsource:\n    product: aws\n    service: cloudtrail\ndetection:\n    s:\n        eventSource: iam.amazonaws.com\n        userIdentity.type: null\n    condition: s\n",
+    )
+    .expect("write rule");
+    let (code, _, err) = convert(&[
+        "-t",
+        "splunk",
+        "-f",
+        "tstats",
+        "-p",
+        "splunk_cim",
+        rule.to_str().expect("UTF-8"),
+    ]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("fills empty fields with `unknown`"), "{err}");
+    // Without the null test the rule converts.
+    std::fs::write(
+        &rule,
+        "title: IAM call\nid: 11111111-1111-4111-8111-111111111111\nlogsource:\n    product: aws\n    service: cloudtrail\ndetection:\n    s:\n        eventSource: iam.amazonaws.com\n    condition: s\n",
+    )
+    .expect("write rule");
+    let (code, out, err) = convert(&[
+        "-t",
+        "splunk",
+        "-f",
+        "tstats",
+        "-p",
+        "splunk_cim",
+        rule.to_str().expect("UTF-8"),
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("datamodel=Change.All_Changes"), "{out}");
+}

@@ -27,6 +27,10 @@
 //! wildcard on the name field; both mean the same when the name field holds the path's last
 //! component, as the CIM defines it. Sysmon `Hashes` values (`SHA256=...`) become the digest
 //! compared with the CIM hash field.
+//!
+//! Refused as well: a rule routed to a data model by its event codes that could match without
+//! them (state `event_code_field`), and null, exists or `unknown` tests in data models that
+//! write `unknown` for an empty field (state `unknown_fills_nulls`).
 
 use crate::ir::Expr;
 use crate::ir::pred::{Piece, Pred, StrMatch, Test};
@@ -47,6 +51,13 @@ pub(crate) fn convert(rule: &RuleIr) -> Result<String, String> {
         .unwrap_or_else(|| model.rsplit('.').next().unwrap_or(model).to_string());
     let names = name_fields(state("name_fields").unwrap_or(""));
     let e = rewrite(&rule.matcher(), &object, model, &names)?;
+    if state("unknown_fills_nulls") == Some("true")
+        && let Some(f) = null_test(&e)
+    {
+        return Err(format!(
+            "the CIM data model {model} fills empty fields with `unknown`, so the rule's null, exists or `unknown` test of `{f}` has no exact form there"
+        ));
+    }
     if let Some(code) = state("event_code_field") {
         // The rule's event codes chose the data model: exact only if every way the rule can
         // match needs one of those codes. With every test of the code made false, nothing may
@@ -279,6 +290,25 @@ fn without_field(e: &Expr, field: &str) -> Expr {
         Expr::Or(items) => Expr::or(items.iter().map(|i| without_field(i, field))),
         Expr::Pred(p) if p.field.as_deref() == Some(field) => Expr::False,
         Expr::Pred(_) => e.clone(),
+    }
+}
+
+/// The field of the first null, exists or `unknown` test in `e`.
+fn null_test(e: &Expr) -> Option<&str> {
+    match e {
+        Expr::True | Expr::False => None,
+        Expr::Not(x) => null_test(x),
+        Expr::And(items) | Expr::Or(items) => items.iter().find_map(null_test),
+        Expr::Pred(p) => {
+            let hit = match &p.test {
+                Test::Null | Test::Exists => true,
+                Test::Str(m) => m.pieces.iter().any(|piece| {
+                    matches!(piece, Piece::Lit(s) if s.to_ascii_lowercase().contains("unknown"))
+                }),
+                _ => false,
+            };
+            hit.then_some(p.field.as_deref().unwrap_or(""))
+        }
     }
 }
 
