@@ -7,37 +7,13 @@
 //! That every emitted query parses and type-checks is `tests/kql_validate.rs` (Microsoft's
 //! Kusto language service).
 
-use std::path::Path;
-use std::process::Command;
+mod convert_support;
+
+use convert_support::{convert, manifest_dir, settings};
 
 const PIPELINES: &[&str] = &["microsoft_xdr", "sentinel_asim", "sentinel"];
 const TEMPLATE_FORMATS: &[&str] = &["sentinel_rule", "defender_detection"];
 const CORPUS: &str = "../shared/corpus/sigma/rules";
-
-fn manifest_dir() -> &'static Path {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-}
-
-fn convert(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_sigc"))
-        .current_dir(manifest_dir())
-        .arg("convert")
-        .args(args)
-        .output()
-        .expect("run sigc");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8(out.stdout).expect("stdout is UTF-8"),
-        String::from_utf8(out.stderr).expect("stderr is UTF-8"),
-    )
-}
-
-fn settings() -> insta::Settings {
-    let mut s = insta::Settings::clone_current();
-    s.set_snapshot_path("../snapshots");
-    s.set_prepend_module_to_snapshot(false);
-    s
-}
 
 #[test]
 fn bundled_rules() {

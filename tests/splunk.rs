@@ -5,34 +5,12 @@
 //!
 //! Exactness (that each query selects what the evaluator selects) is `tests/splunk_exactness.rs`.
 
+mod convert_support;
+
 use std::path::Path;
 use std::process::Command;
 
-fn manifest_dir() -> &'static Path {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-}
-
-/// Run `sigc convert` from the crate root; (exit code, stdout, stderr).
-fn convert(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_sigc"))
-        .current_dir(manifest_dir())
-        .arg("convert")
-        .args(args)
-        .output()
-        .expect("run sigc");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8(out.stdout).expect("stdout is UTF-8"),
-        String::from_utf8(out.stderr).expect("stderr is UTF-8"),
-    )
-}
-
-fn settings() -> insta::Settings {
-    let mut s = insta::Settings::clone_current();
-    s.set_snapshot_path("../snapshots");
-    s.set_prepend_module_to_snapshot(false);
-    s
-}
+use convert_support::{convert, manifest_dir, settings};
 
 /// Every bundled rule, in every format (query and template formats), with the pipelines a
 /// Splunk user would give.
@@ -430,37 +408,19 @@ fn template_options() {
 fn tstats_refuses_null_tests_where_the_cim_writes_unknown() {
     let dir = tempfile::tempdir().expect("temp dir");
     let rule = dir.path().join("null.yml");
-    std::fs::write(
-        &rule,
-        "title: Unknown user type\nid: 11111111-1111-4111-8111-111111111111\nlogsource:\n    product: aws\n    service: cloudtrail\ndetection:\n    s:\n        eventSource: iam.amazonaws.com\n        userIdentity.type: null\n    condition: s\n",
-    )
-    .expect("write rule");
-    let (code, _, err) = convert(&[
-        "-t",
-        "splunk",
-        "-f",
-        "tstats",
-        "-p",
-        "splunk_cim",
-        rule.to_str().expect("UTF-8"),
-    ]);
+    let tstats = |extra: &str| {
+        let text = format!(
+            "title: IAM call\nid: 11111111-1111-4111-8111-111111111111\nlogsource:\n    product: aws\n    service: cloudtrail\ndetection:\n    s:\n        eventSource: iam.amazonaws.com\n{extra}    condition: s\n"
+        );
+        std::fs::write(&rule, text).expect("write rule");
+        let path = rule.to_str().expect("UTF-8");
+        convert(&["-t", "splunk", "-f", "tstats", "-p", "splunk_cim", path])
+    };
+    let (code, _, err) = tstats("        userIdentity.type: null\n");
     assert_eq!(code, 1, "{err}");
     assert!(err.contains("fills empty fields with `unknown`"), "{err}");
     // Without the null test the rule converts.
-    std::fs::write(
-        &rule,
-        "title: IAM call\nid: 11111111-1111-4111-8111-111111111111\nlogsource:\n    product: aws\n    service: cloudtrail\ndetection:\n    s:\n        eventSource: iam.amazonaws.com\n    condition: s\n",
-    )
-    .expect("write rule");
-    let (code, out, err) = convert(&[
-        "-t",
-        "splunk",
-        "-f",
-        "tstats",
-        "-p",
-        "splunk_cim",
-        rule.to_str().expect("UTF-8"),
-    ]);
+    let (code, out, err) = tstats("");
     assert_eq!(code, 0, "{err}");
     assert!(out.contains("datamodel=Change.All_Changes"), "{out}");
 }
