@@ -331,20 +331,31 @@ impl<'a> P<'a> {
     }
 
     fn search_or(&mut self) -> Result<Search> {
-        let mut items = vec![self.search_not()?];
+        self.chain(Word::Or, Self::search_not, Search::Or)
+    }
+
+    /// `next (WORD next)*`, as one group when there are several.
+    fn chain<T>(
+        &mut self,
+        word: Word<'a>,
+        next: fn(&mut Self) -> Result<T>,
+        group: fn(Vec<T>) -> T,
+    ) -> Result<T> {
+        let len = if word == Word::Or { 2 } else { 3 };
+        let mut items = vec![next(self)?];
         loop {
             self.ws();
-            if self.op_word() != Word::Or {
+            if self.op_word() != word {
                 break;
             }
-            self.pos += 2;
+            self.pos += len;
             self.ws();
-            items.push(self.search_not()?);
+            items.push(next(self)?);
         }
         Ok(if items.len() == 1 {
             items.pop().unwrap()
         } else {
-            Search::Or(items)
+            group(items)
         })
     }
 
@@ -528,37 +539,11 @@ impl<'a> P<'a> {
     // ---- where ----
 
     fn expr_or(&mut self) -> Result<Expr> {
-        let mut items = vec![self.expr_and()?];
-        loop {
-            self.ws();
-            if self.op_word() != Word::Or {
-                break;
-            }
-            self.pos += 2;
-            items.push(self.expr_and()?);
-        }
-        Ok(if items.len() == 1 {
-            items.pop().unwrap()
-        } else {
-            Expr::Or(items)
-        })
+        self.chain(Word::Or, Self::expr_and, Expr::Or)
     }
 
     fn expr_and(&mut self) -> Result<Expr> {
-        let mut items = vec![self.expr_not()?];
-        loop {
-            self.ws();
-            if self.op_word() != Word::And {
-                break;
-            }
-            self.pos += 3;
-            items.push(self.expr_not()?);
-        }
-        Ok(if items.len() == 1 {
-            items.pop().unwrap()
-        } else {
-            Expr::And(items)
-        })
+        self.chain(Word::And, Self::expr_not, Expr::And)
     }
 
     fn expr_not(&mut self) -> Result<Expr> {
