@@ -534,8 +534,12 @@ fn log_source_routing() {
         sysmon3("C:\\a.exe", 4444),
         // 12: port 4444 in Security 4688: not a network connection.
         json!({"Channel": "Security", "EventID": 4688, "DestinationPort": 4444}),
-        // 13: the event id written as a float: routing reads it as the matcher does.
+        // 13, 14: an event id equals a whole number only in plain decimal ("4688", not
+        // "4688.0" or "04688"), routed or not.
         json!({"Channel": "Security", "EventID": "4688.0", "NewProcessName": whoami}),
+        json!({"Channel": "Security", "EventID": "04688", "NewProcessName": whoami}),
+        // 15: as text, the plain decimal form matches.
+        json!({"Channel": "Security", "EventID": "4688", "NewProcessName": whoami}),
     ];
     let file = write(dir.path(), "ev.json", lines(&events));
     let run = eval(&rules, &[], &[&path_str(&file)]);
@@ -546,7 +550,7 @@ fn log_source_routing() {
         ("Whoami Run", 3),
         ("Evil DNS Query", 8),
         ("Connection To 4444", 11),
-        ("Whoami Run", 13),
+        ("Whoami Run", 15),
     ]
     .iter()
     .map(|(t, n)| (t.to_string(), *n))

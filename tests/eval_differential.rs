@@ -226,6 +226,14 @@ fn ref_scalar(ev: &Value, v: &Value, t: &Test) -> bool {
                 .unwrap()
                 .is_match(&s)
         }),
+        // Equality with a whole number is its plain decimal text; order reads hex and decimal.
+        Test::Num(
+            NumOp::Eq,
+            Number {
+                value: NumValue::Int(i),
+                ..
+            },
+        ) => matches!(v, Value::String(_) | Value::Number(_)) && text(v) == Some(i.to_string()),
         Test::Num(op, n) => number(v).is_some_and(|x| cmp(x, *op, n.value.as_f64())),
         Test::Bool(b) => match v {
             Value::Bool(x) => x == b,
@@ -385,7 +393,9 @@ fn reference_sanity() {
         }),
         &ev
     ));
-    assert!(ref_test(&ev, Some("c"), &Test::Num(NumOp::Eq, num(16))));
+    assert!(ref_test(&ev, Some("c"), &Test::Num(NumOp::Gte, num(16))));
+    assert!(!ref_test(&ev, Some("c"), &Test::Num(NumOp::Eq, num(16))));
+    assert!(ref_test(&ev, Some("b"), &Test::Num(NumOp::Eq, num(4688))));
     assert!(ref_test(
         &ev,
         Some("t"),

@@ -4,7 +4,11 @@
 //! - Strings compare case-insensitively (Unicode lowercase on both sides) unless `cased`.
 //!   A string test also matches a number by its JSON text and a boolean by `true`/`false`.
 //! - Numbers compare numerically; a string value counts if it holds a decimal or `0x` hex
-//!   number (Windows writes `"ProcessId":"11124"` and `"LogonId":"0x3e7"`).
+//!   number (Windows writes `"ProcessId":"11124"` and `"LogonId":"0x3e7"`). One exception:
+//!   equality with a whole number (`EventID: 9`) holds only when the value, a string or a JSON
+//!   number as written, is that number in plain decimal (`9`, not `"09"`, `" 9"`, `"0x9"`,
+//!   `"9.0"` or `9.0`): that is how logs write such fields and how SIEMs that index text read
+//!   them (Splunk's `EventID=9`; Spark over JSON read as text), so backends express it exactly.
 //! - `null` holds when the field is absent or null; `exists` when it is present at all.
 //! - A field with several values (a JSON array) passes if any value passes.
 //! - Time parts read the field's timestamp as written (`YYYY-MM-DD[T ]HH:MM...`), with no
@@ -50,6 +54,9 @@ impl Matcher {
             Matcher::Regex(re) => event
                 .field(f)
                 .any(|v| v.is_scalar() && re.is_match(event.text(v))),
+            Matcher::Num(NumOp::Eq, Num::Int(i)) => event.field(f).any(|v| {
+                matches!(v.kind, Kind::Str | Kind::Num) && is_decimal_of(event.text(v), *i)
+            }),
             Matcher::Num(op, n) => event
                 .field(f)
                 .any(|v| parse_num(event, v).is_some_and(|x| compare(x, *op, *n))),
@@ -147,6 +154,23 @@ pub fn parse_num_text(text: &str) -> Option<Num> {
             .map(Num::Float);
     }
     None
+}
+
+/// Is `text` exactly `i` in plain decimal (no sign but `-`, no leading zeros or spaces)?
+/// Compared without formatting `i`, since this runs for every event id test.
+pub fn is_decimal_of(text: &str, i: i64) -> bool {
+    let (neg, digits) = match text.strip_prefix('-') {
+        Some(d) => (true, d),
+        None => (false, text),
+    };
+    if digits.is_empty()
+        || !digits.bytes().all(|b| b.is_ascii_digit())
+        || (digits.len() > 1 && digits.starts_with('0'))
+        || (neg && digits == "0")
+    {
+        return false;
+    }
+    text.parse::<i64>().is_ok_and(|x| x == i)
 }
 
 fn compare(x: Num, op: NumOp, y: Num) -> bool {
@@ -433,6 +457,11 @@ mod tests {
         assert_eq!(parse_num_text(" 42 "), Some(Num::Int(42)));
         assert_eq!(parse_num_text("4.5"), Some(Num::Float(4.5)));
         assert_eq!(parse_num_text("abc"), None);
+        assert!(is_decimal_of("9", 9) && is_decimal_of("-12", -12) && is_decimal_of("0", 0));
+        for other in ["09", " 9", "9 ", "0x9", "9.0", "+9", "-0", "", "-", "8"] {
+            assert!(!is_decimal_of(other, 9) || other == "9", "{other:?}");
+        }
+        assert!(!is_decimal_of("-0", 0));
         assert_eq!(
             time_part("2020-06-10T02:50:56.537Z", TimePart::Hour),
             Some(2)

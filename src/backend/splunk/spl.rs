@@ -25,9 +25,9 @@
 //! literal), and field names with a single quote or a control character.
 
 use crate::ir::Expr;
-use crate::ir::pred::{FieldRef, NumOp, NumValue, Piece, Pred, RefShape, StrMatch, Test};
+use crate::ir::pred::{FieldRef, NumOp, NumValue, Number, Piece, Pred, RefShape, StrMatch, Test};
 
-use super::super::strings::{dollar_as_end, glob_regex};
+use super::super::strings::{dollar_as_end, escape_regex, glob_regex};
 
 /// The query: `<search>` or `<search> | where <expr>` (`*` when nothing is a search term).
 pub(crate) fn query(e: &Expr) -> Result<String, String> {
@@ -255,6 +255,18 @@ fn where_pred(p: &Pred) -> Result<String, String> {
             } else {
                 format!("(?{flags}){pattern}")
             };
+            format!("({present} AND match({f}, {}))", string(&re))
+        }
+        // Equality with a whole number is its plain decimal text (as the evaluator reads it;
+        // `tonumber` would also take "+9" and "09").
+        Test::Num(
+            NumOp::Eq,
+            Number {
+                value: NumValue::Int(i),
+                ..
+            },
+        ) => {
+            let re = format!("^{}\\z", escape_regex(&i.to_string()));
             format!("({present} AND match({f}, {}))", string(&re))
         }
         Test::Num(op, n) => {
