@@ -37,9 +37,13 @@ export SIGC_CONTENTCTL="$PWD/$venv/bin/contentctl"
 # Microsoft's Kusto language service (npm), for tests/kql_validate.rs.
 scripts/setup-kusto.sh
 
+# PySpark (PyPI), for tests/spark_engine.rs; the test fails rather than skips without it.
+scripts/setup-spark.sh
+export SIGC_SPARK_PYTHON="$PWD/target/spark-venv/bin/python"
+
 cargo fmt --all -- --check
 cargo clippy --all-targets --locked -- -D warnings
 cargo test --all-targets --locked
 # The heavy engine tests (every corpus rule over every event, every query through the Kusto
-# analyser) take minutes in a debug build and are ignored there: they run here, in release.
-cargo test --release --locked --test splunk_exactness --test kql_validate
+# analyser and through Spark) take minutes in a debug build and are ignored there: they run here, in release.
+cargo test --release --locked --test splunk_exactness --test kql_validate --test spark_engine

@@ -8,6 +8,7 @@
 pub(crate) mod correlation;
 pub(crate) mod kql;
 pub(crate) mod render;
+pub(crate) mod spark;
 pub(crate) mod splunk;
 pub(crate) mod strings;
 
@@ -54,6 +55,16 @@ pub(crate) trait Backend: Sync {
             "correlation rules are not converted to {} yet",
             self.name()
         ))
+    }
+    /// The pipeline state key `--table` sets, for targets that query named tables.
+    fn table_key(&self) -> Option<&'static str> {
+        None
+    }
+    /// Pipelines that, when no `-p` is given, follow the evaluator's default Windows routes
+    /// (see [`crate::pipeline::route`]): the rule is then converted as `sigc eval` reads it,
+    /// its routes' conditions OR-ed. `None`: no default, the rule converts as written.
+    fn default_routing(&self) -> Option<&'static [&'static str]> {
+        None
     }
     /// Output formats rendered by a template around queries (`-f` names too, listed after
     /// [`Backend::formats`]).
@@ -107,7 +118,7 @@ pub(crate) enum TemplateOutput {
 
 /// Every backend, by `-t` name.
 pub(crate) fn all() -> &'static [&'static dyn Backend] {
-    &[&splunk::Splunk, &kql::Kql]
+    &[&splunk::Splunk, &kql::Kql, &spark::Spark]
 }
 
 pub(crate) fn find(name: &str) -> Option<&'static dyn Backend> {

@@ -96,6 +96,25 @@ pub(crate) fn escape_regex(s: &str) -> String {
     out
 }
 
+/// Terms joined by `op`, parenthesised in groups of at most 64: parsers give up on a flat
+/// chain of several hundred terms (Kusto's KS245, Spark's parser stack), not on nested groups.
+pub(crate) fn balanced(mut parts: Vec<String>, op: &str) -> String {
+    const GROUP: usize = 64;
+    while parts.len() > GROUP {
+        parts = parts
+            .chunks(GROUP)
+            .map(|c| {
+                if c.len() == 1 {
+                    c[0].clone()
+                } else {
+                    format!("({})", c.join(op))
+                }
+            })
+            .collect();
+    }
+    format!("({})", parts.join(op))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

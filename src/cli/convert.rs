@@ -48,6 +48,9 @@ pub(crate) struct Args {
     /// Processing pipeline: a built-in name (`sigc list pipelines`) or a YAML file. Repeatable.
     #[arg(short = 'p', long = "pipeline")]
     pipelines: Vec<String>,
+    /// Query this table instead of the one the pipelines choose (targets with tables: spark).
+    #[arg(long = "table")]
+    table: Option<String>,
     /// Output format of the target (`default` unless given): a query format, or a template
     /// format such as splunk's `savedsearches` and `security_content`.
     #[arg(short = 'f', long = "format", default_value = "default")]
@@ -91,16 +94,48 @@ pub(crate) fn run(args: &Args) -> u8 {
         ))]);
         return 2;
     }
-    let pipelines = match pipeline::resolve_all(&args.pipelines) {
-        Ok(p) => p,
+    let Some(b) = backend::find(&args.target) else {
+        return bytecode(args);
+    };
+    if args.table.is_some() && b.table_key().is_none() {
+        report_to_stderr(&[Diagnostic::error(
+            Code::UnknownTarget,
+            format!("the {} target has no tables to name with --table", b.name()),
+        )]);
+        return 2;
+    }
+    // A backend with default routing converts rules as `sigc eval` reads them when no `-p`
+    // is given; otherwise the pipelines given are the one route.
+    let routes = match (args.pipelines.is_empty(), b.default_routing()) {
+        (true, Some(extra)) => pipeline::route::default_routes(extra),
+        _ => pipeline::resolve_all(&args.pipelines).map(|p| vec![p]),
+    };
+    match routes {
+        Ok(routes) => text(args, b, &routes),
         Err(d) => {
             report_to_stderr(&[d]);
-            return 2;
+            2
         }
-    };
-    match backend::find(&args.target) {
-        Some(b) => text(args, b, &pipelines),
-        None => bytecode(args),
+    }
+}
+
+/// A rule through its route(s): one route is the pipelines as given; several are the default
+/// routing (see [`pipeline::route`]).
+fn apply_routes(routes: &[Pipelines], rule: &RuleIr) -> Result<RuleIr, Diagnostic> {
+    match routes {
+        [one] => one.apply(rule),
+        _ => match pipeline::route::route(rule, routes)? {
+            pipeline::route::Routed::Rule(r) => Ok(*r),
+            pipeline::route::Routed::NoRoute => Err(Diagnostic::error(
+                Code::Unsupported,
+                format!(
+                    "no route for the log source {}",
+                    backend::logsource_text(rule)
+                ),
+            )
+            .with_help("pass pipelines (-p) that map this log source")
+            .at(&rule.origin.file, rule.origin.span)),
+        },
     }
 }
 
@@ -234,7 +269,7 @@ struct Converted {
 }
 
 /// Convert every rule of the inputs with a text backend.
-fn text(args: &Args, b: &dyn Backend, pipelines: &Pipelines) -> u8 {
+fn text(args: &Args, b: &dyn Backend, routes: &[Pipelines]) -> u8 {
     let format = match Format::resolve(args, b) {
         Ok(f) => f,
         Err(d) => {
@@ -262,7 +297,7 @@ fn text(args: &Args, b: &dyn Backend, pipelines: &Pipelines) -> u8 {
     }
     let converted: Vec<(usize, Converted)> = rules
         .par_iter()
-        .map(|(i, path, r)| (*i, convert_one(b, &format, pipelines, path, r)))
+        .map(|(i, path, r)| (*i, convert_one(b, &format, routes, args, path, r)))
         .collect();
     let mut out: Vec<(usize, Converted)> = Vec::new();
     for (i, doc) in set.docs.iter().enumerate() {
@@ -309,8 +344,13 @@ fn text(args: &Args, b: &dyn Backend, pipelines: &Pipelines) -> u8 {
                 Some(Some(Item::Rule(r))) => vec![r.logsource.clone()],
                 _ => Vec::new(),
             };
-            pipelines
-                .apply_correlation_with(c, &logsources)
+            // Under several routes, field names in correlations map as the first route maps them.
+            routes
+                .first()
+                .map_or_else(
+                    || Ok(c.as_ref().clone()),
+                    |p| p.apply_correlation_with(c, &logsources),
+                )
                 .and_then(|mapped| {
                     b.convert_correlation(&mapped, &refs, format.query(), args.correlation_method)
                         .map_err(|msg| at(Diagnostic::error(Code::Unsupported, msg)))
@@ -389,7 +429,8 @@ fn text(args: &Args, b: &dyn Backend, pipelines: &Pipelines) -> u8 {
 fn convert_one(
     b: &dyn Backend,
     format: &Format,
-    pipelines: &Pipelines,
+    routes: &[Pipelines],
+    args: &Args,
     path: &str,
     rule: &RuleIr,
 ) -> Converted {
@@ -398,7 +439,10 @@ fn convert_one(
     let mut file = format!("{name}.{}", b.name());
     let mut context = None;
     let mut state = indexmap::IndexMap::new();
-    let result = pipelines.apply(rule).and_then(|r| {
+    let result = apply_routes(routes, rule).and_then(|mut r| {
+        if let (Some(t), Some(key)) = (&args.table, b.table_key()) {
+            r.state.insert(key.to_string(), t.clone());
+        }
         state = r.state.clone();
         let query = b
             .convert(&r, format.query())

@@ -14,13 +14,6 @@ use crate::eval::vm::Vm;
 use crate::load::{self, Item};
 use crate::pipeline::{self, Pipelines};
 
-/// The routing used when no `-p` is given: Windows log sources as Sysmon and Windows event logs
-/// write them.
-pub(crate) const DEFAULT_ROUTES: &[&[&str]] = &[
-    &["sysmon", "windows_powershell", "windows_logsources"],
-    &["windows_audit", "windows_powershell", "windows_logsources"],
-];
-
 #[derive(clap::Args)]
 pub(crate) struct Args {
     /// Rule files or folders (YAML), or a bytecode file from `sigc convert -t bytecode`.
@@ -35,6 +28,9 @@ pub(crate) struct Args {
     /// Write matches to this file instead of stdout.
     #[arg(short = 'o', long = "output")]
     output: Option<String>,
+    /// Print each event's fields as the rules read them (flat JSON lines) instead of matches.
+    #[arg(long, conflicts_with_all = ["stats", "with_event"])]
+    fields: bool,
     /// Include each matched event in the output.
     #[arg(long = "with-event")]
     with_event: bool,
@@ -178,12 +174,7 @@ pub(crate) fn routes(pipelines: &[String]) -> Result<Vec<Pipelines>, Diagnostic>
     if !pipelines.is_empty() {
         return Ok(vec![pipeline::resolve_all(pipelines)?]);
     }
-    let known: Vec<&str> = pipeline::builtin::list().iter().map(|b| b.name).collect();
-    DEFAULT_ROUTES
-        .iter()
-        .filter(|r| r.iter().all(|p| known.contains(p)))
-        .map(|r| pipeline::resolve_all(&r.iter().map(|s| s.to_string()).collect::<Vec<_>>()))
-        .collect()
+    pipeline::route::default_routes(&[])
 }
 
 struct JsonSink<'a> {
@@ -277,6 +268,19 @@ pub(crate) fn report_json(r: &Report) -> serde_json::Value {
 }
 
 pub(crate) fn run(args: &Args) -> u8 {
+    if args.fields {
+        let mut out: Box<dyn Write> = match &args.output {
+            Some(path) => match std::fs::File::create(path) {
+                Ok(f) => Box::new(std::io::BufWriter::new(f)),
+                Err(e) => {
+                    report_to_stderr(&[Diagnostic::error(Code::Io, format!("{path}: {e}"))]);
+                    return 2;
+                }
+            },
+            None => Box::new(std::io::BufWriter::new(std::io::stdout())),
+        };
+        return super::fields::run(&args.rules, &args.pipelines, &args.events, &mut out);
+    }
     let Loaded {
         vm,
         correlator,

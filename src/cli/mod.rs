@@ -4,6 +4,7 @@ mod check;
 mod convert;
 mod debug;
 mod eval;
+mod fields;
 mod list;
 mod test;
 

@@ -16,8 +16,8 @@ use crate::bytecode::Program;
 use crate::bytecode::compile::Compiler;
 use crate::diagnostic::{Code, Diagnostic};
 use crate::ir::rule::RuleIr;
-use crate::ir::{Expr, Pred, Test};
 use crate::pipeline::Pipelines;
+use crate::pipeline::route::{Routed, route};
 
 /// Fields read for a match's timestamp, in order of preference.
 pub const TIME_FIELDS: &[&str] = &[
@@ -57,28 +57,10 @@ pub fn compile_with(
     let mut c = Compiler::new();
     let mut compiled = Vec::with_capacity(rules.len());
     let mut problems = Vec::new();
-    let not_windows = Expr::not(Expr::pred(Pred {
-        field: Some(WINDOWS_MARK.into()),
-        test: Test::Exists,
-    }));
     for (index, rule) in rules.iter().enumerate() {
-        let mut claimed = Vec::new();
-        let mut failed = None;
-        for v in variants {
-            match v.apply(rule) {
-                Ok(r) if !r.applied.is_empty() => claimed.push(r.matcher()),
-                Ok(_) => {}
-                Err(d) => failed = Some(d),
-            }
-        }
-        if claimed.is_empty() {
-            if let Some(d) = failed {
-                problems.push(d);
-                continue;
-            }
-            if variants.is_empty() {
-                claimed.push(rule.matcher());
-            } else if rule.logsource.product.as_deref() == Some("windows") {
+        let expr = match route(rule, variants) {
+            Ok(Routed::Rule(r)) => r.matcher(),
+            Ok(Routed::NoRoute) => {
                 problems.push(
                     Diagnostic::warning(
                         Code::Unsupported,
@@ -92,11 +74,13 @@ pub fn compile_with(
                     .at(&rule.origin.file, rule.origin.span),
                 );
                 continue;
-            } else {
-                claimed.push(Expr::and([rule.matcher(), not_windows.clone()]));
             }
-        }
-        c.add_rule(rule, &Expr::or(claimed));
+            Err(d) => {
+                problems.push(d);
+                continue;
+            }
+        };
+        c.add_rule(rule, &expr);
         compiled.push(index);
     }
     for f in TIME_FIELDS

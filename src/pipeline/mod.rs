@@ -54,6 +54,7 @@
 pub mod builtin;
 mod condition;
 mod parse;
+pub(crate) mod route;
 mod strings;
 mod transform;
 mod tree;
