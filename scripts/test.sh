@@ -45,5 +45,7 @@ cargo fmt --all -- --check
 cargo clippy --all-targets --locked -- -D warnings
 cargo test --all-targets --locked
 # The heavy engine tests (every corpus rule over every event, every query through the Kusto
-# analyser and through Spark) take minutes in a debug build and are ignored there: they run here, in release.
-cargo test --release --locked --test splunk_exactness --test kql_validate --test spark_engine
+# analyser and through Spark) take minutes in a debug build and are ignored there: they run
+# here, in release.
+cargo test --release --locked --test splunk_exactness --test kql_validate --test kql_exactness \
+    --test spark_engine

@@ -5,8 +5,10 @@
 //!   is never used: its term semantics differ from a substring. A match with wildcards
 //!   inside is `matches regex` on an anchored RE2 pattern with `(?is)` (`(?s)` when cased).
 //! - `re`: `matches regex` with the rule's flags inline.
-//! - Numbers: `tolong()`/`todouble()` of the column compared, so a string column holding a
-//!   number compares numerically as the evaluator does.
+//! - Numbers: equality with a whole number compares text, `col == "9"` on a string column and
+//!   `tostring(col) == "9"` on anything else, since the evaluator's `EventID: 9` holds only for
+//!   the plain decimal `9` (not `"09"`, `" 9"`, `"0x9"`); `tostring()` of a long is its plain
+//!   decimal. Ranges and fractions: `tolong()`/`todouble()` of the column compared.
 //! - `null` is `isempty()`, `exists` is `isnotempty()`: a Kusto string column has no null, an
 //!   absent value reads as empty. (So `null` and `''` cannot be told apart in KQL; both are
 //!   `isempty()`.)
@@ -241,13 +243,25 @@ fn pred(p: &Pred, cx: &Context) -> Result<String, String> {
             };
             format!("{col} matches regex {}", verbatim(&re))
         }
-        Test::Num(op, n) => {
-            let conv = match n.value {
-                NumValue::Int(_) => "tolong",
-                NumValue::Float(_) => "todouble",
-            };
-            format!("{conv}({col}) {} {}", op_symbol(*op), n.text)
-        }
+        Test::Num(op, n) => match (op, n.value) {
+            // Equality with a whole number holds only for that number's plain decimal text
+            // (the evaluator's rule): compare the text, which `tolong()` would not (it reads
+            // "09" as 9).
+            (NumOp::Eq, NumValue::Int(i)) => {
+                format!(
+                    "{} == {}",
+                    decimal_text(field, &col, cx),
+                    string(&i.to_string())
+                )
+            }
+            (_, value) => {
+                let conv = match value {
+                    NumValue::Int(_) => "tolong",
+                    NumValue::Float(_) => "todouble",
+                };
+                format!("{conv}({col}) {} {}", op_symbol(*op), n.text)
+            }
+        },
         Test::Bool(b) => format!("tostring({col}) in~ (\"{b}\")"),
         Test::Null => format!("isempty({col})"),
         Test::Exists => format!("isnotempty({col})"),
@@ -274,6 +288,17 @@ fn as_text(field: &str, col: &str, cx: &Context) -> String {
         || cx.extends.iter().any(|(n, _)| *n == field)
         || col.starts_with("tostring(");
     if known_string || cx.string_columns.is_empty() {
+        col.to_string()
+    } else {
+        format!("tostring({col})")
+    }
+}
+
+/// A column as the text a number is written in: a string column as it is, anything else
+/// (a typed number column, a computed column of either type, a dynamic path) through
+/// `tostring()`, which writes a long in plain decimal and leaves a string unchanged.
+fn decimal_text(field: &str, col: &str, cx: &Context) -> String {
+    if cx.string_columns.contains(&field) || col.starts_with("tostring(") {
         col.to_string()
     } else {
         format!("tostring({col})")
@@ -480,6 +505,37 @@ mod tests {
         fn literals_round_trip(v in "\\PC{0,20}|[\"\\\\|\\[\\]()'`\n\r\t\u{1}]{0,20}") {
             proptest::prop_assert_eq!(unquote(&string(&v)), v);
         }
+    }
+
+    #[test]
+    fn whole_number_equality_compares_plain_decimal_text() {
+        let eq9 = |field: &str, strings: &[&str]| {
+            let cx = Context {
+                string_columns: strings,
+                ..cx()
+            };
+            condition(
+                &Expr::pred(Pred {
+                    field: Some(field.into()),
+                    test: Test::Num(
+                        NumOp::Eq,
+                        crate::ir::pred::Number {
+                            // The rule's own spelling is not what is compared.
+                            text: "09".into(),
+                            value: NumValue::Int(9),
+                        },
+                    ),
+                }),
+                &cx,
+            )
+            .unwrap()
+        };
+        // `tolong()` would accept "09" and " 9", which the evaluator does not.
+        assert_eq!(eq9("EventID", &["EventID"]), r#"EventID == "9""#);
+        assert_eq!(
+            eq9("ProcessId", &["EventID"]),
+            r#"tostring(ProcessId) == "9""#
+        );
     }
 
     #[test]
