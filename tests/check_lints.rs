@@ -170,3 +170,20 @@ fn text_output() {
         });
     });
 }
+
+/// A rule with a huge `|all` list stays a quick, ordinary finding (the pairwise lints are
+/// bounded, so this is not quadratic in the number of values).
+#[test]
+fn huge_all_lists_are_linted() {
+    let values: String = (0..20_000)
+        .map(|i| format!("            - '\\v{i}.exe'\n"))
+        .collect();
+    let text = format!(
+        "title: t\nlogsource:\n    category: process_creation\n    product: windows\ndetection:\n    sel:\n        Image|endswith|all:\n{values}    condition: sel\n"
+    );
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("huge.yml");
+    std::fs::write(&path, text).expect("write");
+    let got = findings(&path.to_string_lossy());
+    assert!(got.contains(&("E046".to_string(), 7, 9)), "{got:?}");
+}

@@ -61,6 +61,15 @@ pub(crate) fn contradiction(a: &Test, b: &Test) -> Option<String> {
     use ShapeKind::*;
     match (a, b) {
         (Test::Str(x), Test::Str(y)) => {
+            // `contains` only clashes with an exact value; prefix and suffix never clash.
+            let open = |m: &StrMatch| !m.anchor_start && !m.anchor_end;
+            let exact = |m: &StrMatch| m.anchor_start && m.anchor_end;
+            if (open(x) && !exact(y))
+                || (open(y) && !exact(x))
+                || (!exact(x) && !exact(y) && x.anchor_start != y.anchor_start)
+            {
+                return None;
+            }
             let (x, y) = lits(x, y)?;
             let (p, q) = (&x.text, &y.text);
             let (sp, sq) = (&x.shown, &y.shown);
@@ -202,8 +211,13 @@ fn holds_a_value(t: &Test) -> bool {
     !matches!(t, Test::Null | Test::Expression(_))
 }
 
+/// Most conjuncts of one AND compared pairwise: a hostile `|all` list of many thousand values
+/// would otherwise take quadratic time. Comparing a prefix is sound (a clash found is real).
+const MAX_CONJUNCTS: usize = 512;
+
 /// The first clashing pair among the conjuncts of an AND, with the reason.
 pub(crate) fn and_clash(items: &[Expr]) -> Option<(usize, usize, String)> {
+    let items = &items[..items.len().min(MAX_CONJUNCTS)];
     for i in 0..items.len() {
         for j in i + 1..items.len() {
             if let Some(r) = conjuncts_clash(&items[i], &items[j]) {
@@ -351,6 +365,10 @@ mod tests {
         assert!(contradiction(&s(PREFIX, "ab"), &s(SUFFIX, "cd")).is_none());
         assert!(contradiction(&s(EXACT, "x"), &s(EXACT, "X")).is_none());
         assert!(contradiction(&s(EXACT, "x"), &s(EXACT, "y")).is_some());
+        // An exact value clashes with a `contains` it does not contain, in either order.
+        assert!(contradiction(&s(EXACT, "abc"), &s((false, false), "z")).is_some());
+        assert!(contradiction(&s((false, false), "z"), &s(EXACT, "abc")).is_some());
+        assert!(contradiction(&s(EXACT, "abc"), &s((false, false), "B")).is_none());
     }
 
     #[test]
