@@ -336,3 +336,29 @@ fn migrate_fixes_the_other_two_rules_too() {
         assert!(!text.contains("endswith|all"), "{text}");
     }
 }
+
+/// The published (flattened) text migrates in one step: re-indented, fixed, and Detection 3's
+/// correlation appended; everything loads without an error.
+#[test]
+fn the_flattened_text_migrates_into_valid_rules() {
+    let out = sigc(&["migrate", &format!("{SEED}/flattened.yml")]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("migrated.yml");
+    std::fs::write(&path, stdout(&out)).expect("write");
+    let check = sigc(&["check", "--format", "json", &path.to_string_lossy()]);
+    let kinds: Vec<String> = stdout(&check)
+        .lines()
+        .map(|l| {
+            let doc: Value = serde_json::from_str(l).expect("JSON");
+            assert_eq!(doc["status"], "ok", "{doc}");
+            doc["kind"].as_str().unwrap_or_default().to_string()
+        })
+        .collect();
+    assert_eq!(kinds, ["rule", "rule", "rule", "correlation"]);
+}
