@@ -14,6 +14,7 @@
 
 pub(crate) mod backend;
 pub mod bytecode;
+pub(crate) mod check;
 pub mod cli;
 pub mod diagnostic;
 pub mod eval;

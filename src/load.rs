@@ -18,6 +18,7 @@ use crate::source::{SourceFile, Span};
 use crate::syntax::ast::{self, Body, Document, FilterRules};
 use crate::syntax::collection::apply_actions;
 use crate::syntax::document::{Ctx, parse_document};
+use crate::syntax::flattened;
 use crate::yaml;
 
 /// Largest file sigc reads. Sigma files are kilobytes; this bounds time and memory on
@@ -44,12 +45,19 @@ pub struct Doc {
     pub diagnostics: Vec<Diagnostic>,
     pub item: Option<Item>,
     ast: Option<Document>,
+    /// The syntax tree of a document that had errors, as far as it was built.
+    partial: Option<Document>,
 }
 
 impl Doc {
     /// The syntax tree, when the document parsed.
     pub fn ast(&self) -> Option<&Document> {
         self.ast.as_ref()
+    }
+
+    /// The syntax tree, or as much of it as was built when the document had errors.
+    pub fn ast_or_partial(&self) -> Option<&Document> {
+        self.ast.as_ref().or(self.partial.as_ref())
     }
 
     pub fn failed(&self) -> bool {
@@ -244,6 +252,7 @@ fn file_error(path: String, d: Diagnostic) -> Doc {
         diagnostics: vec![d],
         item: None,
         ast: None,
+        partial: None,
     }
 }
 
@@ -260,7 +269,30 @@ fn load_file(input: &Input) -> Vec<Doc> {
 
 /// Parse and lower every document of one file (everything but cross-document links).
 fn load_parsed(file: &Arc<SourceFile>) -> Vec<Doc> {
-    let nodes = match yaml::parse_documents(file).and_then(|n| apply_actions(file, n)) {
+    // A rule that lost its indentation would otherwise report only symptoms.
+    let flat = flattened::detect(file);
+    if !flat.is_empty() {
+        return flat
+            .into_iter()
+            .enumerate()
+            .map(|(index, f)| Doc {
+                path: file.path.clone(),
+                index,
+                id: f.id,
+                title: f.title,
+                kind: "rule",
+                diagnostics: f.diagnostics,
+                item: None,
+                ast: None,
+                partial: None,
+            })
+            .collect();
+    }
+    let nodes = match yaml::parse_documents(file)
+        .map(|n| chars_to_bytes(file, n))
+        .map_err(|d| char_span_to_bytes(file, d))
+        .and_then(|n| apply_actions(file, n))
+    {
         Ok(n) => n,
         Err(d) => return vec![file_error(file.path.clone(), d)],
     };
@@ -290,6 +322,7 @@ fn load_parsed(file: &Arc<SourceFile>) -> Vec<Doc> {
                 diagnostics: parsed.diagnostics,
                 item: None,
                 ast: None,
+                partial: parsed.partial,
             };
             if let Some(ast) = parsed.doc {
                 let mut cx = Ctx::new(file);
@@ -303,6 +336,74 @@ fn load_parsed(file: &Arc<SourceFile>) -> Vec<Doc> {
             doc
         })
         .collect()
+}
+
+/// The YAML scanner counts its positions in characters, not bytes: past the first non-ASCII
+/// character every span would point too early. Convert them (a no-op on ASCII text).
+fn chars_to_bytes(file: &SourceFile, mut nodes: Vec<yaml::Node>) -> Vec<yaml::Node> {
+    if file.text.is_ascii() {
+        return nodes;
+    }
+    let table = char_offsets(&file.text);
+    for n in &mut nodes {
+        remap(n, &table);
+    }
+    nodes
+}
+
+fn char_span_to_bytes(file: &SourceFile, mut d: Diagnostic) -> Diagnostic {
+    if !file.text.is_ascii()
+        && let Some(loc) = &mut d.location
+    {
+        let table = char_offsets(&file.text);
+        loc.span = remap_span(loc.span, &table);
+    }
+    d
+}
+
+/// Byte offset of every character index (plus one past the end).
+fn char_offsets(text: &str) -> Vec<u32> {
+    let mut t: Vec<u32> = text.char_indices().map(|(b, _)| b as u32).collect();
+    t.push(text.len() as u32);
+    t
+}
+
+fn remap_span(span: Span, table: &[u32]) -> Span {
+    let at = |i: u32| {
+        table
+            .get(i as usize)
+            .copied()
+            .unwrap_or_else(|| table.last().copied().unwrap_or(0))
+    };
+    Span {
+        start: at(span.start),
+        end: at(span.end),
+    }
+}
+
+fn remap(node: &mut yaml::Node, table: &[u32]) {
+    let collection = matches!(node.kind, yaml::NodeKind::Seq(_) | yaml::NodeKind::Map(_));
+    let mapped = remap_span(node.span, table);
+    // A scalar's span length is already its length in bytes; a collection's end is a
+    // scanner position like its start.
+    node.span = if collection {
+        mapped
+    } else {
+        Span {
+            start: mapped.start,
+            end: mapped.start + (node.span.end - node.span.start),
+        }
+    };
+    match &mut node.kind {
+        yaml::NodeKind::Seq(items) => items.iter_mut().for_each(|i| remap(i, table)),
+        yaml::NodeKind::Map(entries) => {
+            for (k, v) in entries {
+                remap(k, table);
+                remap(v, table);
+            }
+        }
+        _ => {}
+    }
 }
 
 fn origin(doc: &Document) -> Origin {

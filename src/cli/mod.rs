@@ -28,11 +28,33 @@ enum Command {
     /// Load and lower rules, reporting every problem with file:line:col.
     Check {
         /// Output format.
-        #[arg(long, value_enum, default_value_t = Format::Text)]
-        format: Format,
+        #[arg(long, value_enum, default_value_t = CheckFormat::Text)]
+        format: CheckFormat,
+        /// Fail on these too: `warnings` makes any warning fail the exit code.
+        #[arg(long, value_enum)]
+        deny: Vec<Deny>,
+        /// Rewrite what has one right fix before checking: re-indent a rule whose YAML lost
+        /// its indentation, write v1 dates as `YYYY-MM-DD`.
+        #[arg(long)]
+        fix: bool,
         /// Rule files or folders (`-` for stdin).
         #[arg(required = true)]
         paths: Vec<String>,
+    },
+    /// Explain a diagnostic code (e.g. `sigc explain E046`).
+    Explain {
+        /// The code (`E046`) or its name (`never-matches`).
+        code: String,
+    },
+    /// Rewrite rules into valid Sigma v2.1: re-indent flattened YAML, fix v1 leftovers, and turn
+    /// v1-style aggregations (`| count() by`, custom `clustering:` blocks) into a correlation
+    /// rule plus its base rule. Prints the result (or writes it with `-o`).
+    Migrate {
+        /// The rule file to migrate.
+        path: String,
+        /// Write here instead of standard output.
+        #[arg(short, long)]
+        output: Option<String>,
     },
     /// Print an internal stage (syntax tree or IR) of each document.
     Debug {
@@ -63,6 +85,20 @@ pub(crate) enum Format {
     Json,
 }
 
+/// Output formats of `sigc check`.
+#[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub(crate) enum CheckFormat {
+    Text,
+    Json,
+    /// SARIF 2.1.0, for code scanning (one log for the whole run).
+    Sarif,
+}
+
+#[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
+enum Deny {
+    Warnings,
+}
+
 #[derive(Clone, Copy, ValueEnum)]
 enum Stage {
     Ast,
@@ -83,7 +119,21 @@ enum ListWhat {
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     let code = match cli.command {
-        Command::Check { format, paths } => check::run(format, &paths),
+        Command::Check {
+            format,
+            deny,
+            fix,
+            paths,
+        } => check::run(
+            &check::Options {
+                format,
+                deny_warnings: deny.contains(&Deny::Warnings),
+                fix,
+            },
+            &paths,
+        ),
+        Command::Explain { code } => check::explain(&code),
+        Command::Migrate { path, output } => check::migrate(&path, output.as_deref()),
         Command::Debug {
             stage,
             pipelines,

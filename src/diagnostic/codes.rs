@@ -44,6 +44,9 @@ codes! {
     YamlLimit = "E011", "yaml-limit";
     /// A mapping has the same key twice.
     DuplicateKey = "E012", "duplicate-key";
+    /// The YAML lost its indentation: `logsource:`/`detection:` are empty and their keys sit
+    /// beside them at the top level.
+    FlattenedYaml = "E013", "flattened-yaml";
     /// The document is not a Sigma rule, correlation rule or meta filter.
     UnknownDocument = "E020", "unknown-document";
     /// A required key is missing.
@@ -52,6 +55,12 @@ codes! {
     WrongType = "E022", "wrong-type";
     /// A legacy collection action (`action: global|reset|repeat`) is misused.
     BadAction = "E023", "bad-collection-action";
+    /// The `id` is not a UUID.
+    InvalidId = "E024", "invalid-id";
+    /// The `status` is not one of stable, test, experimental, deprecated, unsupported.
+    InvalidStatus = "E025", "invalid-status";
+    /// The `level` is not one of informational, low, medium, high, critical.
+    InvalidLevel = "E026", "invalid-level";
     /// A modifier name is not one Sigma defines.
     UnknownModifier = "E030", "unknown-modifier";
     /// Modifiers are combined in a way Sigma does not allow.
@@ -72,6 +81,9 @@ codes! {
     ConditionTooDeep = "E044", "condition-too-deep";
     /// Sigma v1 syntax that v2 removed (e.g. `YYYY/MM/DD` dates).
     LegacyV1 = "E045", "legacy-v1";
+    /// A selection or condition can never match (contradictory values on one field, `x and
+    /// not x`, an empty numeric range, `exists: false` with a value).
+    NeverMatches = "E046", "never-matches";
     /// A correlation rule is malformed.
     Correlation = "E050", "correlation";
     /// A correlation or filter names a rule that is not loaded.
@@ -104,4 +116,21 @@ codes! {
     AllOnSingleValue = "W004", "all-single-value";
     /// Two documents share an id or a name; references to it are ambiguous.
     DuplicateId = "W005", "duplicate-id";
+    /// A condition matches every event (e.g. `x or not x`).
+    AlwaysMatches = "W006", "always-matches";
+    /// A search identifier that the condition never uses.
+    UnusedSearch = "W007", "unused-search";
+    /// A value repeats another, or is made redundant by a broader one (`contains: foo` next to
+    /// `contains: foobar` under OR).
+    RedundantValue = "W008", "redundant-value";
+    /// A regular expression prone to catastrophic backtracking on PCRE and Java engines.
+    Backtracking = "W009", "catastrophic-backtracking";
+    /// A field the rule's log source (Sigma taxonomy) does not have.
+    UnknownField = "W010", "unknown-field";
+    /// A value that does not fit its field (a product description where a file name belongs).
+    SuspiciousValue = "W011", "suspicious-value";
+    /// The rule has no `id` or no `level`.
+    MissingMetadata = "W012", "missing-metadata";
+    /// A tag in Sigma v1 form (underscores where v2 writes dashes).
+    LegacyTag = "W013", "legacy-tag";
 }

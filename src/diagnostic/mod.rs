@@ -4,6 +4,7 @@
 
 mod codes;
 pub mod render;
+pub mod sarif;
 
 use std::sync::Arc;
 

@@ -78,7 +78,7 @@ fn legacy_aggregation(text: &str) -> Option<ConditionError> {
                 offset: at,
                 len: w.len(),
                 message: format!("`{w}(...)` is a Sigma v1 aggregation, removed in v2"),
-                help: Some("express it as a correlation rule (`event_count`, `value_count`, `value_sum`, ...) that references this rule".into()),
+                help: Some("express it as a correlation rule (`event_count`, `value_count`, `value_sum`, ...) that references this rule; `sigc migrate FILE` writes it".into()),
             });
         }
     }
@@ -164,7 +164,7 @@ impl<'a> CondParser<'a> {
             Token::Pipe => self.error(
                 Code::LegacyAggregation,
                 "`|` aggregation expressions are Sigma v1 syntax, removed in v2",
-                Some("express the aggregation as a correlation rule (e.g. `type: event_count`) that references this rule"),
+                Some("express the aggregation as a correlation rule (e.g. `type: event_count`) that references this rule; `sigc migrate FILE` writes it"),
             ),
             Token::Word("near") => self.error(
                 Code::LegacyAggregation,

@@ -19,6 +19,9 @@ pub struct Parsed {
     pub kind: &'static str,
     /// `None` when an error stopped the document from being built.
     pub doc: Option<Document>,
+    /// The tree built despite errors (items that failed are left out), so `sigc check` can
+    /// still lint what the author got right; never lowered or converted.
+    pub partial: Option<Document>,
     pub diagnostics: Vec<Diagnostic>,
 }
 
@@ -105,6 +108,7 @@ pub fn parse_document(file: &Arc<SourceFile>, index: usize, node: &Node) -> Pars
             .map(str::to_string),
         kind: "rule",
         doc: None,
+        partial: None,
         diagnostics: Vec::new(),
     };
     if node.as_map().is_none() {
@@ -145,16 +149,19 @@ pub fn parse_document(file: &Arc<SourceFile>, index: usize, node: &Node) -> Pars
             "missing required key `title`",
         );
     }
-    if let Some(body) = body
-        && !cx.has_errors()
-    {
-        parsed.doc = Some(Document {
+    if let Some(body) = body {
+        let doc = Document {
             file: file.clone(),
             index,
             span: node.span,
             meta,
             body,
-        });
+        };
+        if cx.has_errors() {
+            parsed.partial = Some(doc);
+        } else {
+            parsed.doc = Some(doc);
+        }
     }
     parsed.diagnostics = cx.diags;
     parsed
@@ -584,9 +591,14 @@ pub fn scalar_value(cx: &mut Ctx, node: &Node) -> Option<Spanned<Value>> {
         NodeKind::Int(i, t) => Value::Int(*i, t.clone()),
         NodeKind::Float(f, t) => Value::Float(*f, t.clone()),
         NodeKind::Str(s, _) => Value::Str(s.clone()),
-        NodeKind::Seq(_) => {
-            cx.error(Code::NestedValue, node.span, "a nested list is not a Sigma value")
-                .help("write the values as one flat list; to accept both `-x` and `/x`, use the `windash` modifier");
+        NodeKind::Seq(items) => {
+            let help = nested_list_help(items);
+            cx.error(
+                Code::NestedValue,
+                node.span,
+                "a nested list is not a Sigma value",
+            )
+            .help(help);
             return None;
         }
         NodeKind::Map(_) => {
@@ -596,6 +608,25 @@ pub fn scalar_value(cx: &mut Ctx, node: &Node) -> Option<Spanned<Value>> {
         }
     };
     Some(Spanned::new(value, node.span))
+}
+
+/// What a nested list most likely meant: flag spellings (`['/create', '-create']`) are what
+/// `windash` matches; anything else is a list written one level too deep.
+fn nested_list_help(items: &[Node]) -> String {
+    let texts: Vec<&str> = items.iter().filter_map(Node::as_str).collect();
+    let flag = |s: &str| s.strip_prefix(['-', '/']).map(str::to_string);
+    let same_flag = texts.len() == items.len()
+        && texts.len() > 1
+        && texts.iter().all(|t| flag(t).is_some())
+        && texts.windows(2).all(|w| flag(w[0]) == flag(w[1]));
+    match texts.first() {
+        Some(first) if same_flag => format!(
+            "these are spellings of one flag: write the single value `{}` with the `windash` modifier (e.g. `CommandLine|contains|windash: '{}'`), which matches `-`, `/` and the dash variants",
+            first.replacen('/', "-", 1),
+            first.replacen('/', "-", 1)
+        ),
+        _ => "write the values as one flat list (one `- value` per line); to accept both `-x` and `/x`, use the `windash` modifier".into(),
+    }
 }
 
 fn parse_correlation(cx: &mut Ctx, doc: &Node, node: &Node) -> Option<Correlation> {

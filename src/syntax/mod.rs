@@ -5,3 +5,4 @@ pub mod collection;
 pub mod condition;
 pub mod display;
 pub mod document;
+pub mod flattened;
