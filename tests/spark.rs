@@ -35,7 +35,10 @@ fn one_scan_job() {
     assert_eq!(code, 0, "{err}");
     // Every bundled rule is one entry of the job's rule list, read in one scan.
     assert!(out.contains("RULES = ["), "{out}");
-    assert!(out.contains("F.array_distinct(F.array_compact(F.flatten("), "{out}");
+    assert!(
+        out.contains("F.array_distinct(F.array_compact(F.flatten("),
+        "{out}"
+    );
     settings().bind(|| insta::assert_snapshot!("spark_pyspark_job", out));
 }
 

@@ -154,23 +154,31 @@ fn spark_engine() {
     write_lines(&qfile, queries.iter().map(Value::to_string));
     // Spark also analyses the correlation fixtures, with both window methods.
     let mut analysed = queries.clone();
-    let fixtures = format!("{ROOT}/tests/fixtures/correlations");
-    for method in ["buckets", "sliding"] {
-        for line in sigc(&[
-            "convert",
-            "-t",
-            "spark",
-            "--json",
-            "--correlation-method",
-            method,
-            &fixtures,
-        ])
-        .lines()
-        {
-            let v: Value = serde_json::from_str(line).unwrap();
-            if let Some(q) = v["query"].as_str().filter(|q| q.starts_with("WITH ")) {
-                let key = format!("{} ({method})", v["path"].as_str().unwrap_or_default());
-                analysed.push(serde_json::json!({"key": key, "query": q}));
+    // Each fixture on its own: they reuse rule names across files.
+    let mut fixtures: Vec<PathBuf> =
+        std::fs::read_dir(format!("{ROOT}/tests/fixtures/correlations"))
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
+    fixtures.sort();
+    for fixture in &fixtures {
+        for method in ["buckets", "sliding"] {
+            let f = fixture.to_str().unwrap();
+            let args = [
+                "convert",
+                "-t",
+                "spark",
+                "--json",
+                "--correlation-method",
+                method,
+                f,
+            ];
+            for line in sigc(&args).lines() {
+                let v: Value = serde_json::from_str(line).unwrap();
+                if let Some(q) = v["query"].as_str().filter(|q| q.starts_with("WITH ")) {
+                    let key = format!("{} ({method})", v["path"].as_str().unwrap_or_default());
+                    analysed.push(serde_json::json!({"key": key, "query": q}));
+                }
             }
         }
     }
@@ -268,7 +276,9 @@ fn spark_engine() {
     args.extend(&rule_args);
     sigc(&args);
     let out = tmp.join("job_out");
+    // Local mode runs the job in the driver: give it the memory a 3,000-rule plan needs.
     let st = Command::new(python())
+        .env("PYSPARK_SUBMIT_ARGS", "--driver-memory 6g pyspark-shell")
         .arg(&job)
         .args([
             "--input",

@@ -3,7 +3,7 @@
 
 use super::Referenced;
 use crate::ir::pred::Number;
-use crate::ir::rule::{Alias, CorrelationIr};
+use crate::ir::rule::{Alias, BoolExpr, CorrelationIr};
 use crate::syntax::ast::CompareOp;
 
 /// The referenced rules, checked: they are rules (a correlation of correlations is refused)
@@ -59,4 +59,40 @@ fn op_symbol(op: CompareOp) -> &'static str {
         CompareOp::Eq => "==",
         CompareOp::Neq => "!=",
     }
+}
+
+/// How a target writes a boolean condition over the rules that fired: the test that a rule
+/// (by its name) fired, and the `NOT`, `AND`, `OR` forms.
+pub(crate) struct BoolForms<'a> {
+    pub fired: &'a dyn Fn(&str) -> String,
+    pub not: &'a str,
+    pub and: &'a str,
+    pub or: &'a str,
+}
+
+/// A temporal correlation's boolean condition (v2.2), written with the target's `forms`.
+pub(crate) fn bool_expr(
+    e: &BoolExpr,
+    refs: &[Referenced],
+    forms: &BoolForms,
+) -> Result<String, String> {
+    Ok(match e {
+        BoolExpr::Rule(i) => {
+            let r = refs.get(*i).ok_or("a condition names an unknown rule")?;
+            (forms.fired)(r.name)
+        }
+        BoolExpr::Not(x) => format!("{}({})", forms.not, bool_expr(x, refs, forms)?),
+        BoolExpr::And(items) | BoolExpr::Or(items) => {
+            let op = if matches!(e, BoolExpr::And(_)) {
+                forms.and
+            } else {
+                forms.or
+            };
+            let parts = items
+                .iter()
+                .map(|i| bool_expr(i, refs, forms))
+                .collect::<Result<Vec<_>, _>>()?;
+            format!("({})", parts.join(op))
+        }
+    })
 }

@@ -267,17 +267,24 @@ pub(crate) fn report_json(r: &Report) -> serde_json::Value {
     v
 }
 
+/// Where output goes (`-o FILE` or stdout); `None` after reporting a file that cannot be made.
+fn output(args: &Args) -> Option<Box<dyn Write + Send>> {
+    match &args.output {
+        Some(path) => match std::fs::File::create(path) {
+            Ok(f) => Some(Box::new(std::io::BufWriter::new(f))),
+            Err(e) => {
+                report_to_stderr(&[Diagnostic::error(Code::Io, format!("{path}: {e}"))]);
+                None
+            }
+        },
+        None => Some(Box::new(std::io::BufWriter::new(std::io::stdout()))),
+    }
+}
+
 pub(crate) fn run(args: &Args) -> u8 {
     if args.fields {
-        let mut out: Box<dyn Write> = match &args.output {
-            Some(path) => match std::fs::File::create(path) {
-                Ok(f) => Box::new(std::io::BufWriter::new(f)),
-                Err(e) => {
-                    report_to_stderr(&[Diagnostic::error(Code::Io, format!("{path}: {e}"))]);
-                    return 2;
-                }
-            },
-            None => Box::new(std::io::BufWriter::new(std::io::stdout())),
+        let Some(mut out) = output(args) else {
+            return 2;
         };
         return super::fields::run(&args.rules, &args.pipelines, &args.events, &mut out);
     }
@@ -292,15 +299,8 @@ pub(crate) fn run(args: &Args) -> u8 {
             return 2;
         }
     };
-    let out: Box<dyn Write + Send> = match &args.output {
-        Some(path) => match std::fs::File::create(path) {
-            Ok(f) => Box::new(std::io::BufWriter::new(f)),
-            Err(e) => {
-                report_to_stderr(&[Diagnostic::error(Code::Io, format!("{path}: {e}"))]);
-                return 2;
-            }
-        },
-        None => Box::new(std::io::BufWriter::new(std::io::stdout())),
+    let Some(out) = output(args) else {
+        return 2;
     };
     let progress = std::io::stderr().is_terminal().then(|| {
         let p = indicatif::ProgressBar::new_spinner();

@@ -197,25 +197,17 @@ fn bound_tests(name: &str, bounds: &[(CompareOp, crate::ir::pred::Number)]) -> S
 }
 
 fn bool_expr(e: &BoolExpr, refs: &[Referenced]) -> Result<String, String> {
-    Ok(match e {
-        BoolExpr::Rule(i) => {
-            let r = refs.get(*i).ok_or("a condition names an unknown rule")?;
-            format!("set_has_element(sigc_rules, {})", string(r.name))
-        }
-        BoolExpr::Not(x) => format!("not({})", bool_expr(x, refs)?),
-        BoolExpr::And(items) | BoolExpr::Or(items) => {
-            let op = if matches!(e, BoolExpr::And(_)) {
-                " and "
-            } else {
-                " or "
-            };
-            let parts = items
-                .iter()
-                .map(|i| bool_expr(i, refs))
-                .collect::<Result<Vec<_>, _>>()?;
-            format!("({})", parts.join(op))
-        }
-    })
+    let fired = |name: &str| format!("set_has_element(sigc_rules, {})", string(name));
+    crate::backend::correlation::bool_expr(
+        e,
+        refs,
+        &crate::backend::correlation::BoolForms {
+            fired: &fired,
+            not: "not",
+            and: " and ",
+            or: " or ",
+        },
+    )
 }
 
 /// A column name: plain identifiers as they are, others bracketed.

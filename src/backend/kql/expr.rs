@@ -24,7 +24,7 @@
 
 use ipnet::IpNet;
 
-use crate::backend::strings::glob_regex;
+use crate::backend::strings::{balanced, glob_regex};
 use crate::ir::Expr;
 use crate::ir::pred::{FieldRef, NumOp, NumValue, Pred, RefShape, Shape, StrMatch, Test};
 
@@ -171,25 +171,6 @@ fn exact_key(e: &Expr) -> Option<(&str, bool)> {
         }) if matches!(m.shape(), Shape::Exact(_)) => Some((f.as_str(), m.cased)),
         _ => None,
     }
-}
-
-/// Terms joined by `op`, parenthesised in groups of at most [`GROUP`]: the Kusto language
-/// service gives up on a flat chain of several hundred terms (KS245), not on nested groups.
-fn balanced(mut parts: Vec<String>, op: &str) -> String {
-    const GROUP: usize = 64;
-    while parts.len() > GROUP {
-        parts = parts
-            .chunks(GROUP)
-            .map(|c| {
-                if c.len() == 1 {
-                    c[0].clone()
-                } else {
-                    format!("({})", c.join(op))
-                }
-            })
-            .collect();
-    }
-    format!("({})", parts.join(op))
 }
 
 /// Alternatives that are all exact string matches of one column, with one case mode:

@@ -232,23 +232,15 @@ fn aggregate(
 }
 
 fn bool_expr(e: &BoolExpr, refs: &[Referenced]) -> Result<String, String> {
-    Ok(match e {
-        BoolExpr::Rule(i) => {
-            let r = refs.get(*i).ok_or("a condition names an unknown rule")?;
-            format!("array_contains(sigc_rules, {})", string(r.name))
-        }
-        BoolExpr::Not(x) => format!("NOT {}", bool_expr(x, refs)?),
-        BoolExpr::And(items) | BoolExpr::Or(items) => {
-            let op = if matches!(e, BoolExpr::And(_)) {
-                " AND "
-            } else {
-                " OR "
-            };
-            let parts = items
-                .iter()
-                .map(|i| bool_expr(i, refs))
-                .collect::<Result<Vec<_>, _>>()?;
-            format!("({})", parts.join(op))
-        }
-    })
+    let fired = |name: &str| format!("array_contains(sigc_rules, {})", string(name));
+    crate::backend::correlation::bool_expr(
+        e,
+        refs,
+        &crate::backend::correlation::BoolForms {
+            fired: &fired,
+            not: "NOT ",
+            and: " AND ",
+            or: " OR ",
+        },
+    )
 }

@@ -233,28 +233,22 @@ fn bound_tests(name: &str, bounds: &[(CompareOp, crate::ir::pred::Number)]) -> S
 }
 
 fn bool_expr(e: &BoolExpr, refs: &[Referenced]) -> Result<String, String> {
-    Ok(match e {
-        BoolExpr::Rule(i) => {
-            let r = refs.get(*i).ok_or("a condition names an unknown rule")?;
-            format!(
-                "isnotnull(mvfind(sigc_rules, {}))",
-                string(&regex_exact(r.name))
-            )
-        }
-        BoolExpr::Not(x) => format!("NOT {}", bool_expr(x, refs)?),
-        BoolExpr::And(items) | BoolExpr::Or(items) => {
-            let op = if matches!(e, BoolExpr::And(_)) {
-                " AND "
-            } else {
-                " OR "
-            };
-            let parts = items
-                .iter()
-                .map(|i| bool_expr(i, refs))
-                .collect::<Result<Vec<_>, _>>()?;
-            format!("({})", parts.join(op))
-        }
-    })
+    let fired = |name: &str| {
+        format!(
+            "isnotnull(mvfind(sigc_rules, {}))",
+            string(&regex_exact(name))
+        )
+    };
+    crate::backend::correlation::bool_expr(
+        e,
+        refs,
+        &crate::backend::correlation::BoolForms {
+            fired: &fired,
+            not: "NOT ",
+            and: " AND ",
+            or: " OR ",
+        },
+    )
 }
 
 fn regex_exact(s: &str) -> String {
