@@ -70,6 +70,7 @@ fn sigc(args: &[&str]) -> String {
 
 fn driver(cmd: &str, input: &Path, events: &Path, out: &Path) {
     let st = Command::new(python())
+        .env("PYSPARK_SUBMIT_ARGS", "--driver-memory 6g pyspark-shell")
         .arg(Path::new(ROOT).join("tests/spark/driver.py"))
         .args([
             cmd.as_ref(),

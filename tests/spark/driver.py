@@ -11,6 +11,7 @@ call; local Spark pays ~15 s to start, so each call does a whole batch).
 QUERIES: JSON lines {"key", "query"}. EVENTS: JSON lines as `sigc eval --fields` writes them;
 every table a query names is a view of them, with the columns they lack added as NULL.
 """
+import concurrent.futures
 import json
 import re
 import sys
@@ -28,7 +29,6 @@ def spark():
         .config("spark.ui.enabled", "false")
         .config("spark.sql.caseSensitive", "true")
         .config("spark.sql.shuffle.partitions", "2")
-        .config("spark.driver.memory", "4g")
         .getOrCreate()
     )
     s.sparkContext.setLogLevel("ERROR")
@@ -63,17 +63,24 @@ def read_queries(path):
 
 def analyse(s, queries, events_path, out):
     events(s, events_path, [q["query"] for q in queries])
-    with open(out, "w", encoding="utf-8") as o:
-        for q in queries:
-            try:
-                plan = s.sql("EXPLAIN " + q["query"]).collect()[0][0]
-                if "Error occurred during query planning" in plan or "AnalysisException" in plan:
-                    o.write(json.dumps({"key": q["key"], "error": plan}) + "\n")
-            except Exception as e:  # noqa: BLE001 - every failure is reported with its query
-                o.write(json.dumps({"key": q["key"], "error": str(e)[:2000]}) + "\n")
+
+    def explain(q):
+        try:
+            plan = s.sql("EXPLAIN " + q["query"]).collect()[0][0]
+            if "Error occurred during query planning" in plan or "AnalysisException" in plan:
+                return {"key": q["key"], "error": plan}
+        except Exception as e:  # noqa: BLE001 - every failure is reported with its query
+            return {"key": q["key"], "error": str(e)[:2000]}
+        return None
+
+    # Two threads: the session is thread-safe, and planning one query keeps one core busy.
+    with concurrent.futures.ThreadPoolExecutor(2) as pool, open(out, "w", encoding="utf-8") as o:
+        for r in pool.map(explain, queries):
+            if r is not None:
+                o.write(json.dumps(r) + "\n")
 
 
-def select(s, queries, events_path, out, batch=100):
+def select(s, queries, events_path, out, batch=50):
     events(s, events_path, [q["query"] for q in queries])
     with open(out, "w", encoding="utf-8") as o:
         for i in range(0, len(queries), batch):

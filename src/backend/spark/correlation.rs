@@ -108,7 +108,7 @@ pub(crate) fn convert(
                         c.kind.name()
                     ));
                 };
-                select.push(format!("{sliding} OVER sigc_window AS {name}"));
+                select.push(format!("{sliding} AS {name}"));
             }
             let test = match c.kind {
                 // Only at an event of the second rule does the window hold both, in order.
@@ -152,7 +152,7 @@ fn aggregate(
         (CorrelationKind::Temporal, cond) => {
             let rules = agg(
                 "collect_set(sigc_rule)".into(),
-                Some("collect_set(sigc_rule)".into()),
+                Some("collect_set(sigc_rule) OVER sigc_window".into()),
             );
             let test = match cond {
                 CorrelationCondition::Expr(e) => bool_expr(e, refs)?,
@@ -172,11 +172,13 @@ fn aggregate(
             let (a, b) = (string(a.name), string(b.name));
             let first = agg(
                 format!("min(CASE WHEN sigc_rule = {a} THEN sigc_time END)"),
-                Some(format!("min(CASE WHEN sigc_rule = {a} THEN sigc_time END)")),
+                Some(format!(
+                    "min(CASE WHEN sigc_rule = {a} THEN sigc_time END) OVER sigc_window"
+                )),
             );
             let last = agg(
                 format!("max(CASE WHEN sigc_rule = {b} THEN sigc_time END)"),
-                Some("max(sigc_time)".into()),
+                Some("max(sigc_time) OVER sigc_window".into()),
             );
             (
                 vec![(first, "first_start".into()), (last, "second_end".into())],
@@ -192,25 +194,31 @@ fn aggregate(
             },
         ) => match kind {
             CorrelationKind::EventCount => one(
-                agg("count(*)".into(), Some("count(*)".into())),
+                agg("count(*)".into(), Some("count(*) OVER sigc_window".into())),
                 "event_count",
                 b,
             ),
             CorrelationKind::ValueCount => one(
                 agg(
                     "count(DISTINCT sigc_value)".into(),
-                    Some("size(collect_set(sigc_value))".into()),
+                    Some("size(collect_set(sigc_value) OVER sigc_window)".into()),
                 ),
                 "value_count",
                 b,
             ),
             CorrelationKind::ValueSum => one(
-                agg(format!("sum({number})"), Some(format!("sum({number})"))),
+                agg(
+                    format!("sum({number})"),
+                    Some(format!("sum({number}) OVER sigc_window")),
+                ),
                 "value_sum",
                 b,
             ),
             CorrelationKind::ValueAvg => one(
-                agg(format!("avg({number})"), Some(format!("avg({number})"))),
+                agg(
+                    format!("avg({number})"),
+                    Some(format!("avg({number}) OVER sigc_window")),
+                ),
                 "value_avg",
                 b,
             ),
@@ -219,7 +227,8 @@ fn aggregate(
                     .as_ref()
                     .ok_or("a value_percentile correlation without a percentile has no Spark SQL form in sigc")?;
                 let e = format!("percentile({number}, {} / 100.0)", p.value.as_f64());
-                one(agg(e.clone(), Some(e)), "value_percentile", b)
+                let sliding = format!("{e} OVER sigc_window");
+                one(agg(e, Some(sliding)), "value_percentile", b)
             }
             CorrelationKind::Temporal | CorrelationKind::TemporalOrdered => {
                 return Err("internal: temporal kinds are handled above".into());
