@@ -1,9 +1,10 @@
 //! Every KQL query sigc emits passes Microsoft's Kusto language service with zero diagnostics.
 //!
 //! `sigc convert -t kql --json` runs over the SigmaHQ corpus (`../shared/corpus/sigma/rules`),
-//! the bundled `rules/` and the correlation fixtures (`tests/fixtures/correlations/`, one file at
-//! a time), for every KQL pipeline of `backends/kql/` that exists and every output
-//! format of the target; all the queries go to one `node tests/kusto/validate.js` run, which
+//! the bundled `rules/` and the correlation fixtures (`tests/fixtures/correlations/` and
+//! `tests/fixtures/kql_correlations/`, one file at a time, with both `--correlation-method`s;
+//! these alone are also a quick test of their own), for every KQL pipeline of `backends/kql/`
+//! that exists and every output format of the target; all the queries go to one `node tests/kusto/validate.js` run, which
 //! parses and semantically analyses them with `@kusto/language-service-next` against the table
 //! schemas of `tests/kusto/schemas/` (Defender XDR tables for `microsoft_xdr`; Log Analytics
 //! tables and the ASIM parser functions for `sentinel_asim` and `sentinel`). Errors and
@@ -61,6 +62,7 @@ fn require_node() {
 struct Query {
     pipeline: &'static str,
     format: String,
+    method: String,
     database: &'static str,
     path: String,
     title: String,
@@ -159,35 +161,46 @@ fn extract(format: &str, text: &str) -> Option<String> {
     docs.iter().find_map(find)
 }
 
-/// The correlation fixtures (each file a correlation and the rules it uses), relative paths.
+/// The correlation fixtures (each file a correlation and the rules it uses), relative paths:
+/// the shared ones and the KQL-only ones.
 fn correlation_fixtures() -> Vec<String> {
-    let dir = root().join("tests/fixtures/correlations");
-    let mut files: Vec<String> = std::fs::read_dir(dir)
-        .map(|entries| {
+    let mut files = Vec::new();
+    for dir in [
+        "tests/fixtures/correlations",
+        "tests/fixtures/kql_correlations",
+    ] {
+        let entries =
+            std::fs::read_dir(root().join(dir)).unwrap_or_else(|e| panic!("read {dir}: {e}"));
+        files.extend(
             entries
                 .filter_map(|e| e.ok()?.file_name().into_string().ok())
                 .filter(|n| n.ends_with(".yml") && !n.ends_with(".tests.yml"))
-                .map(|n| format!("tests/fixtures/correlations/{n}"))
-                .collect()
-        })
-        .unwrap_or_default();
+                .map(|n| format!("{dir}/{n}")),
+        );
+    }
     files.sort();
     files
 }
 
-/// Convert `inputs` with one pipeline and format: the number of queries (added to `queries`)
-/// and of refused rules, and the rules whose output holds no recognisable query.
+/// The correlation window methods (`--correlation-method`).
+const METHODS: &[&str] = &["buckets", "sliding"];
+
+/// Convert `inputs` with one pipeline, format and correlation method: the number of queries
+/// (added to `queries`) and of refused rules, and the rules whose output holds no recognisable
+/// query.
 fn convert(
     pipeline: &'static str,
     database: &'static str,
     file: &Path,
     format: &str,
+    method: &str,
     inputs: &[String],
     queries: &mut Vec<Query>,
 ) -> (usize, usize, Vec<String>) {
     let out = Command::new(env!("CARGO_BIN_EXE_sigc"))
         .current_dir(root())
-        .args(["convert", "-t", "kql", "--json", "-f", format, "-p"])
+        .args(["convert", "-t", "kql", "--json", "-f", format])
+        .args(["--correlation-method", method, "-p"])
         .arg(file)
         .args(inputs)
         .output()
@@ -215,6 +228,7 @@ fn convert(
                 queries.push(Query {
                     pipeline,
                     format: format.to_string(),
+                    method: method.to_string(),
                     database,
                     path,
                     title: v["title"].as_str().unwrap_or("").to_string(),
@@ -301,13 +315,23 @@ fn every_emitted_query_passes_the_kusto_language_service() {
         pipelines += 1;
         for format in &formats {
             // The corpus and the bundled rules in one run; each correlation fixture on its own
-            // (the fixtures reuse rule names across files).
-            let mut runs: Vec<Vec<String>> = vec![vec![CORPUS.into(), "rules".into()]];
-            runs.extend(correlation_fixtures().into_iter().map(|f| vec![f]));
+            // (the fixtures reuse rule names across files), with each window method.
+            let mut runs: Vec<(&str, Vec<String>)> =
+                vec![("buckets", vec![CORPUS.into(), "rules".into()])];
+            for f in correlation_fixtures() {
+                runs.extend(METHODS.iter().map(|m| (*m, vec![f.clone()])));
+            }
             let (mut converted, mut refused) = (0, 0);
-            for inputs in &runs {
-                let (c, r, unreadable) =
-                    convert(pipeline, database, &file, format, inputs, &mut queries);
+            for (method, inputs) in &runs {
+                let (c, r, unreadable) = convert(
+                    pipeline,
+                    database,
+                    &file,
+                    format,
+                    method,
+                    inputs,
+                    &mut queries,
+                );
                 assert!(
                     unreadable.is_empty(),
                     "-f {format}: no query (a `query` or `queryText` value) found in the output \
@@ -344,7 +368,55 @@ fn every_emitted_query_passes_the_kusto_language_service() {
     if failures.is_empty() {
         return;
     }
+    panic!("{}", report(&queries, &failures));
+}
 
+/// The correlation queries alone, with both window methods and every pipeline: quick enough
+/// for a debug build, so the sliding windows' joins are checked on every `cargo test`.
+#[test]
+fn every_correlation_query_passes_the_kusto_language_service() {
+    require_node();
+    let mut queries = Vec::new();
+    for &(pipeline, database) in TARGETS {
+        let file = root().join(format!("backends/kql/{pipeline}.yml"));
+        for method in METHODS {
+            for f in correlation_fixtures() {
+                let (_, _, unreadable) = convert(
+                    pipeline,
+                    database,
+                    &file,
+                    "default",
+                    method,
+                    &[f],
+                    &mut queries,
+                );
+                assert!(unreadable.is_empty(), "{unreadable:?}");
+            }
+        }
+    }
+    // The sliding form is there to be checked: every pipeline converts some fixtures with it.
+    for &(pipeline, _) in TARGETS {
+        let sliding = queries
+            .iter()
+            .filter(|q| q.pipeline == pipeline && q.query.contains("sigc_window_end"))
+            .count();
+        assert!(
+            sliding >= 4,
+            "{pipeline}: only {sliding} sliding correlation queries"
+        );
+    }
+    let input: Vec<(&str, &str)> = queries
+        .iter()
+        .map(|q| (q.database, q.query.as_str()))
+        .collect();
+    let (failures, summary) = validate(&input);
+    println!("{summary}");
+    assert!(failures.is_empty(), "{}", report(&queries, &failures));
+}
+
+/// The failures, for a person: each kind of diagnostic with the number of queries that have
+/// it, then the failing queries (the first of each kind first) around each diagnostic.
+fn report(queries: &[Query], failures: &[Failure]) -> String {
     // Kinds of diagnostic, each with the number of queries and the first one that has it.
     let mut kinds: BTreeMap<String, (usize, usize)> = BTreeMap::new();
     for (n, f) in failures.iter().enumerate() {
@@ -391,8 +463,8 @@ fn every_emitted_query_passes_the_kusto_language_service() {
         let f = &failures[n];
         let q = &queries[f.index];
         report.push_str(&format!(
-            "\n{} ({}) [{} -f {}, database {}]\n",
-            q.path, q.title, q.pipeline, q.format, q.database
+            "\n{} ({}) [{} -f {} --correlation-method {}, database {}]\n",
+            q.path, q.title, q.pipeline, q.format, q.method, q.database
         ));
         for d in f.diagnostics.iter().take(5) {
             report.push_str(&format!(
@@ -408,7 +480,7 @@ fn every_emitted_query_passes_the_kusto_language_service() {
             report.push_str(&format!("  ... and {} more\n", f.diagnostics.len() - 5));
         }
     }
-    panic!("{report}");
+    report
 }
 
 /// The harness itself: the validator flags broken queries in both databases and passes good

@@ -101,10 +101,7 @@ impl Backend for Kql {
         _format: &str,
         method: CorrelationMethod,
     ) -> Result<String, String> {
-        if method == CorrelationMethod::Sliding {
-            return Err("sliding correlation windows are not written in KQL yet (use --correlation-method buckets)".into());
-        }
-        correlation::convert(c, refs)
+        correlation::convert(c, refs, method)
     }
 
     fn templates(&self) -> &'static [Template] {
