@@ -12,8 +12,9 @@
 //!    writes them (the fields the rules read, named as they read them); `sigc eval` reads the
 //!    original files.
 //! 3. The per-rule `SELECT`s, over the regression events and the first 50,000 sampled events,
-//!    select what the one-scan job selects there (only with `SIGC_SPARK_PER_RULE=1`: batched,
-//!    they exhaust local Spark's driver memory; open).
+//!    select what the one-scan job selects there. Batched 50 to a `UNION ALL`, each query over
+//!    a view narrowed to the columns it names (a view with every column the corpus names makes
+//!    Spark's planning of a batch slow and exhausts the driver's memory).
 //! 4. The Threat Hunter Playbook's analytics (seed 001): the SQL sigc emits for the bundled
 //!    rules returns the rows the playbook's own SQL returns on `empire_psremoting_stager.zip`.
 //!
@@ -323,15 +324,7 @@ fn spark_engine() {
     let disagreements = report("one-scan job", &job_hits, &eval_hits, &tmp);
     assert_eq!(disagreements, 0, "the one-scan job and sigc eval disagree");
 
-    // 3. Per-rule SELECTs against the one-scan job, on the smaller sample. Off unless
-    // SIGC_SPARK_PER_RULE is set: batched as UNION ALL, local Spark runs out of driver memory
-    // (6 GB) on this step; open in issue 6.
-    if std::env::var_os("SIGC_SPARK_PER_RULE").is_none() {
-        println!(
-            "per-rule SELECTs: skipped (set SIGC_SPARK_PER_RULE=1; runs out of driver memory on local Spark)"
-        );
-        return;
-    }
+    // 3. Per-rule SELECTs against the one-scan job, on the smaller sample.
     let t = Instant::now();
     let selected = tmp.join("selected.jsonl");
     driver("select", &qfile, &small, &selected);

@@ -3,7 +3,7 @@
 
 use super::Referenced;
 use crate::ir::pred::Number;
-use crate::ir::rule::{Alias, BoolExpr, CorrelationIr};
+use crate::ir::rule::{Alias, BoolExpr, CorrelationCondition, CorrelationIr};
 use crate::syntax::ast::CompareOp;
 
 /// The referenced rules, checked: they are rules (a correlation of correlations is refused)
@@ -95,4 +95,35 @@ pub(crate) fn bool_expr(
             format!("({})", parts.join(op))
         }
     })
+}
+
+/// The two rules of a `temporal_ordered` correlation, first then second. Refused: more than
+/// two rules, and a boolean condition (v2.2); with `exact_bounds`, also any bound but the
+/// default (both rules, in order), for backends whose test is only `first < second`.
+pub(crate) fn ordered_pair<'r, 'a>(
+    c: &CorrelationIr,
+    refs: &'r [Referenced<'a>],
+    target: &str,
+    exact_bounds: bool,
+) -> Result<(&'r Referenced<'a>, &'r Referenced<'a>), String> {
+    let bounds = match &c.condition {
+        CorrelationCondition::Expr(_) => {
+            return Err(format!(
+                "a boolean condition on temporal_ordered has no {target} form in sigc yet"
+            ));
+        }
+        CorrelationCondition::Compare { bounds, .. } => bounds,
+    };
+    let [a, b] = refs else {
+        return Err(format!(
+            "temporal_ordered over more than two rules has no {target} form in sigc yet"
+        ));
+    };
+    let default = matches!(bounds.as_slice(), [(CompareOp::Gte, n)] if n.value.as_f64() == 2.0);
+    if exact_bounds && !default {
+        return Err(format!(
+            "temporal_ordered with a condition other than `gte: 2` (both rules, in order) has no {target} form in sigc yet"
+        ));
+    }
+    Ok((a, b))
 }

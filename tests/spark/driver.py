@@ -8,8 +8,9 @@ call; local Spark pays ~15 s to start, so each call does a whole batch).
                                           {"key", "source", "index"} per match
   driver.py sql SQL EVENTS OUT            one query over EVENTS as `dataTable`; OUT: its rows
 
-QUERIES: JSON lines {"key", "query"}. EVENTS: JSON lines as `sigc eval --fields` writes them;
-every table a query names is a view of them, with the columns they lack added as NULL.
+QUERIES: JSON lines {"key", "query"}. EVENTS: JSON lines as `sigc eval --fields` writes them,
+read once and cached; each query reads its own view of them, narrowed to the columns it names
+(`narrow`), with the columns they lack added as NULL.
 """
 import concurrent.futures
 import json
@@ -20,6 +21,15 @@ from pyspark.sql import SparkSession, functions as F
 
 IDENT = re.compile(r"`((?:[^`]|``)+)`")
 TABLE = re.compile(r"\bFROM\s+`((?:[^`]|``)+)`")
+# String literals as sigc writes them: a value may hold a backtick (PowerShell's escape).
+LITERAL = re.compile(r"'(?:[^'\\]|\\.)*'")
+
+
+def names(query):
+    """The tables and the other identifiers the query names, outside its string literals."""
+    code = LITERAL.sub("''", query)
+    tables = {m.replace("``", "`") for m in TABLE.findall(code)} | {"dataTable"}
+    return tables, {m.replace("``", "`") for m in IDENT.findall(code)} - tables
 
 
 def spark():
@@ -35,21 +45,30 @@ def spark():
     return s
 
 
-def events(s, path, queries, name="events"):
-    df = s.read.option("primitivesAsString", "true").json(path)
-    present = set(df.columns)
-    wanted = set()
-    tables = {"dataTable"}
-    for q in queries:
-        wanted.update(m.replace("``", "`") for m in IDENT.findall(q))
-        tables.update(m.replace("``", "`") for m in TABLE.findall(q))
-    for c in sorted(wanted - present - tables):
-        df = df.withColumn(c, F.lit(None).cast("string"))
-    df = df.cache()
+def events(s, path):
+    """The events, cached once, with the columns they have (JSON null and missing alike)."""
+    df = s.read.option("primitivesAsString", "true").json(path).cache()
     df.count()
-    for t in sorted(tables):
-        df.createOrReplaceTempView(t)
     return df
+
+
+def narrow(df, query, name):
+    """`query` rewritten to read the view `name`: the events with only the columns the query
+    names, those the events lack added as NULL strings. A view as wide as every column the
+    corpus names (thousands, mostly NULL) makes Spark's planning of each query slow and, for a
+    union of many queries, exhausts the driver's memory; the query's meaning is unchanged."""
+    present = set(df.columns)
+    tables, named = names(query)
+    named |= {"sigc_source", "sigc_index"} & present
+    cols = [F.col(quote(c)) if c in present else F.lit(None).cast("string").alias(c) for c in sorted(named)]
+    df.select(*cols).createOrReplaceTempView(name)
+    for t in tables:
+        query = query.replace("FROM " + quote(t), "FROM " + quote(name))
+    return query
+
+
+def quote(name):
+    return "`" + name.replace("`", "``") + "`"
 
 
 def literal(s):
@@ -62,11 +81,12 @@ def read_queries(path):
 
 
 def analyse(s, queries, events_path, out):
-    events(s, events_path, [q["query"] for q in queries])
+    df = events(s, events_path)
 
-    def explain(q):
+    def explain(iq):
+        i, q = iq
         try:
-            plan = s.sql("EXPLAIN " + q["query"]).collect()[0][0]
+            plan = s.sql("EXPLAIN " + narrow(df, q["query"], "sigc_q%d" % i)).collect()[0][0]
             if "Error occurred during query planning" in plan or "AnalysisException" in plan:
                 return {"key": q["key"], "error": plan}
         except Exception as e:  # noqa: BLE001 - every failure is reported with its query
@@ -75,26 +95,36 @@ def analyse(s, queries, events_path, out):
 
     # Two threads: the session is thread-safe, and planning one query keeps one core busy.
     with concurrent.futures.ThreadPoolExecutor(2) as pool, open(out, "w", encoding="utf-8") as o:
-        for r in pool.map(explain, queries):
+        for r in pool.map(explain, enumerate(queries)):
             if r is not None:
                 o.write(json.dumps(r) + "\n")
 
 
 def select(s, queries, events_path, out, batch=50):
-    events(s, events_path, [q["query"] for q in queries])
+    # Compiling each batch's generated code costs more than running it over a small table (and
+    # some predicates exceed what Janino compiles): interpreted, the step is about 1.5x faster.
+    s.conf.set("spark.sql.codegen.wholeStage", "false")
+    df = events(s, events_path)
     with open(out, "w", encoding="utf-8") as o:
         for i in range(0, len(queries), batch):
-            part = queries[i : i + batch]
+            part = enumerate(queries[i : i + batch], i)
             union = "\nUNION ALL\n".join(
-                "SELECT %s AS sigc_rule, sigc_source, sigc_index FROM (\n%s\n)" % (literal(q["key"]), q["query"])
-                for q in part
+                "SELECT %s AS sigc_rule, sigc_source, sigc_index FROM (\n%s\n)"
+                % (literal(q["key"]), narrow(df, q["query"], "sigc_q%d" % j))
+                for j, q in part
             )
             for row in s.sql(union).collect():
                 o.write(json.dumps({"key": row[0], "source": row[1], "index": int(row[2])}) + "\n")
 
 
 def sql(s, query, events_path, out):
-    events(s, events_path, [query])
+    # Whole: the playbook's own SQL names its columns without backticks.
+    df = events(s, events_path)
+    tables, named = names(query)
+    for c in sorted(named - set(df.columns)):
+        df = df.withColumn(c, F.lit(None).cast("string"))
+    for t in tables:
+        df.createOrReplaceTempView(t)
     rows = s.sql(query).collect()
     with open(out, "w", encoding="utf-8") as o:
         for row in rows:

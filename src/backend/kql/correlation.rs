@@ -69,7 +69,7 @@
 //! `temporal_ordered` over more than two rules, its v2.2 boolean condition, and correlations of
 //! correlations are refused.
 
-use crate::backend::correlation::{alias_arms, bounds};
+use crate::backend::correlation::{alias_arms, bounds, ordered_pair};
 use crate::backend::{CorrelationMethod, Referenced};
 use crate::ir::pred::Number;
 use crate::ir::rule::{BoolExpr, CorrelationCondition, CorrelationIr};
@@ -264,7 +264,8 @@ fn buckets(
             q.push_str(&format!("\n| where {}", temporal_test(cond, refs)?));
         }
         (CorrelationKind::TemporalOrdered, cond) => {
-            let (first, second) = ordered_pair(cond, refs)?;
+            let (first, second) = ordered_pair(c, refs, "KQL", false)?;
+            let (first, second) = (string(first.name), string(second.name));
             q.push_str(&format!(
                 "\n| summarize first_start=minif({time}, sigc_rule == {first}), second_end=maxif({time}, sigc_rule == {second}) by {by}"
             ));
@@ -367,7 +368,8 @@ fn sliding(
             ),
         },
         (CorrelationKind::TemporalOrdered, cond) => {
-            let (first, second) = ordered_pair(cond, refs)?;
+            let (first, second) = ordered_pair(c, refs, "KQL", false)?;
+            let (first, second) = (string(first.name), string(second.name));
             Window {
                 value: None,
                 aggs: vec![
@@ -519,21 +521,6 @@ fn temporal_test(cond: &CorrelationCondition, refs: &[Referenced]) -> Result<Str
 }
 
 /// `temporal_ordered`'s two rules as KQL strings, or why there is no form.
-fn ordered_pair(
-    cond: &CorrelationCondition,
-    refs: &[Referenced],
-) -> Result<(String, String), String> {
-    if let CorrelationCondition::Expr(_) = cond {
-        return Err("a boolean condition on temporal_ordered has no KQL form in sigc yet".into());
-    }
-    let [a, b] = refs else {
-        return Err(
-            "temporal_ordered over more than two rules has no exact KQL form with summarize".into(),
-        );
-    };
-    Ok((string(a.name), string(b.name)))
-}
-
 /// After `first_start`/`second_end`: the rules in order count 2, else the one that fired
 /// counts 1 (a window or bucket always holds an event); the default bound (both in order)
 /// reads as the comparison itself.

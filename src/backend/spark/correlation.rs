@@ -13,7 +13,7 @@
 //! `@timestamp`), read with `CAST(... AS TIMESTAMP)`.
 
 use super::expr::{ident, string};
-use crate::backend::correlation::{alias_arms, bounds, check};
+use crate::backend::correlation::{alias_arms, bounds, check, ordered_pair};
 use crate::backend::{CorrelationMethod, Referenced};
 use crate::ir::rule::{BoolExpr, CorrelationCondition, CorrelationIr};
 use crate::syntax::ast::CorrelationKind;
@@ -163,12 +163,7 @@ fn aggregate(
             (vec![(rules, "sigc_rules".into())], test)
         }
         (CorrelationKind::TemporalOrdered, _) => {
-            let [a, b] = refs else {
-                return Err(
-                    "temporal_ordered over more than two rules has no Spark SQL form in sigc"
-                        .into(),
-                );
-            };
+            let (a, b) = ordered_pair(c, refs, "Spark SQL", true)?;
             let (a, b) = (string(a.name), string(b.name));
             let first = agg(
                 format!("min(CASE WHEN sigc_rule = {a} THEN sigc_time END)"),

@@ -12,12 +12,14 @@
 //!   the rules (`mvfind` in the rules seen) must hold.
 //! - `temporal_ordered` of two rules: the first rule's earliest event in the bucket comes
 //!   before the second rule's latest (some event of the first precedes some event of the
-//!   second). Longer sequences are refused: `stats` cannot say "in this order" for three.
+//!   second). Longer sequences are refused: `stats` cannot say "in this order" for three; so
+//!   are a boolean condition and any bound but the default (both rules, in order).
 //! - A correlation of correlations is refused.
 
 use crate::ir::rule::{BoolExpr, CorrelationCondition, CorrelationIr};
 use crate::syntax::ast::{CompareOp, CorrelationKind};
 
+use super::super::correlation::ordered_pair;
 use super::super::{CorrelationMethod, Referenced};
 use super::spl::string;
 
@@ -141,12 +143,7 @@ fn aggregation(c: &CorrelationIr, refs: &[Referenced], by: &str) -> Result<Aggre
             }
         }
         (CorrelationKind::TemporalOrdered, _) => {
-            let [a, b] = refs else {
-                return Err(
-                    "temporal_ordered over more than two rules has no exact SPL form with stats"
-                        .into(),
-                );
-            };
+            let (a, b) = ordered_pair(c, refs, "SPL", true)?;
             let (a, b) = (string(a.name), string(b.name));
             Aggregation {
                 buckets: format!(
