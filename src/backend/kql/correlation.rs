@@ -8,10 +8,10 @@
 //! `where`. Fixed buckets, as pySigma's backends write them: a burst that straddles a bucket edge
 //! can be missed (the evaluator slides its windows).
 //!
-//! - `event_count`: `count()`; `value_count`: `count_distinct()` (exact, where `dcount()` is an
-//!   estimate); `value_sum`, `value_avg`: `sum`, `avg` of `todouble()`; `value_percentile`: with
-//!   pySigma's `percentile: N` key `percentile(todouble(f), N)`, without it the spec's meaning
-//!   (the share, in percent, of the bucket's values equal to each value).
+//! Each bucket aggregates what a sliding window does (below: the same events, rows without a
+//! time or a group-by value left out, and the same aggregates, so `value_percentile` with
+//! `percentile: N` is the exact nearest rank, not `percentile()`'s estimate); without the key,
+//! the spec's share, in percent, of the bucket's values equal to each value.
 //!
 //! # Sliding
 //! The evaluator's windows (`src/eval/correlate.rs`): at each event, the `timespan` that ends at
@@ -193,15 +193,6 @@ struct Field {
 }
 
 impl Field {
-    /// `name=expr` where they differ, for `by` and `project`.
-    fn named(&self) -> String {
-        if self.name == self.expr {
-            self.name.clone()
-        } else {
-            format!("{}={}", self.name, self.expr)
-        }
-    }
-
     /// The expression as text: group-by values are compared as text, as the evaluator does.
     fn text(&self) -> String {
         // Dynamic paths already come as `tostring(...)`.
@@ -247,85 +238,33 @@ impl Fields<'_> {
 fn buckets(
     c: &CorrelationIr,
     refs: &[Referenced],
-    mut q: String,
+    q: String,
     groups: &[Field],
     fields: &Fields,
     seconds: u64,
 ) -> Result<String, String> {
-    let time = "sigc_time";
-    let mut by = vec![format!("sigc_bucket=bin({time}, {seconds}s)")];
-    by.extend(groups.iter().map(Field::named));
-    let by = by.join(", ");
-    match (&c.kind, &c.condition) {
-        (CorrelationKind::Temporal, cond) => {
-            q.push_str(&format!(
-                "\n| summarize sigc_rules=make_set(sigc_rule) by {by}\n| extend rule_count=array_length(sigc_rules)"
-            ));
-            q.push_str(&format!("\n| where {}", temporal_test(cond, refs)?));
-        }
-        (CorrelationKind::TemporalOrdered, cond) => {
-            let (first, second) = ordered_pair(c, refs, "KQL", false)?;
-            let (first, second) = (string(first.name), string(second.name));
-            q.push_str(&format!(
-                "\n| summarize first_start=minif({time}, sigc_rule == {first}), second_end=maxif({time}, sigc_rule == {second}) by {by}"
-            ));
-            q.push_str(&ordered_test(cond));
-        }
-        (
-            CorrelationKind::ValuePercentile,
-            CorrelationCondition::Compare {
-                bounds,
-                fields: fs,
-                percentile: None,
-            },
-        ) => {
-            let f = fields.value(c.kind, fs)?.named();
-            let keys = std::iter::once("sigc_bucket".to_string())
-                .chain(groups.iter().map(|g| g.name.clone()))
-                .collect::<Vec<_>>()
-                .join(", ");
-            q = format!(
-                "let sigc_counts = {q}\n| summarize sigc_same=count() by {by}, {f};\nsigc_counts\n| join kind=inner (sigc_counts | summarize sigc_total=sum(sigc_same) by {keys}) on {keys}\n| extend value_percentile=100.0 * sigc_same / sigc_total\n| where {}",
-                bound_tests("value_percentile", bounds)
-            );
-        }
-        (
-            kind,
-            CorrelationCondition::Compare {
-                bounds,
-                fields: fs,
-                percentile,
-            },
-        ) => {
-            let field = || -> Result<String, String> { Ok(fields.value(*kind, fs)?.expr) };
-            let (agg, name) = match kind {
-                CorrelationKind::EventCount => ("count()".to_string(), "event_count"),
-                CorrelationKind::ValueCount => {
-                    (format!("count_distinct({})", field()?), "value_count")
-                }
-                CorrelationKind::ValueSum => (format!("sum(todouble({}))", field()?), "value_sum"),
-                CorrelationKind::ValueAvg => (format!("avg(todouble({}))", field()?), "value_avg"),
-                CorrelationKind::ValuePercentile => {
-                    let p = percentile
-                        .as_ref()
-                        .ok_or("value_percentile needs a percentile")?;
-                    (
-                        format!("percentile(todouble({}), {})", field()?, p.text),
-                        "value_percentile",
-                    )
-                }
-                CorrelationKind::Temporal | CorrelationKind::TemporalOrdered => {
-                    return Err("internal: temporal kinds are handled above".into());
-                }
-            };
-            q.push_str(&format!("\n| summarize {name}={agg} by {by}"));
-            q.push_str(&format!("\n| where {}", bound_tests(name, bounds)));
-        }
-        (_, CorrelationCondition::Expr(_)) => {
-            return Err("a boolean condition is for temporal correlations only".into());
-        }
+    let w = window(c, refs, fields)?;
+    let mut keys = vec!["sigc_bucket".to_string()];
+    keys.extend(groups.iter().map(|g| g.name.clone()));
+    let by = format!(
+        "sigc_bucket=bin(sigc_time, {seconds}s), {}",
+        keys[1..].join(", ")
+    );
+    let by = by.trim_end_matches(", ");
+    let events = narrowed(q, groups, w.value.as_ref());
+    if let Some(Value::Share(_)) = w.value {
+        // Per bucket, each value judged against the bucket's non-empty values.
+        let keys = keys.join(", ");
+        return Ok(format!(
+            "let sigc_counts = {events}\n| where isnotempty(sigc_value)\n| summarize sigc_same=count() by {by}, sigc_own_value=sigc_value;\nsigc_counts\n| join kind=inner (sigc_counts | summarize sigc_total=sum(sigc_same) by {keys}) on {keys}{}",
+            w.tail
+        ));
     }
-    Ok(q)
+    Ok(format!(
+        "{events}\n| summarize {} by {by}{}",
+        w.aggs.join(", "),
+        w.tail
+    ))
 }
 
 /// What a sliding window aggregates: the aggregated field, if any; the `summarize`
@@ -358,7 +297,57 @@ fn sliding(
     // The join's bin must be at least the timespan for a window to reach one bin back only;
     // `bin()` needs a positive width.
     let width = format!("{}s", seconds.max(1));
-    let w = match (&c.kind, &c.condition) {
+    let w = window(c, refs, fields)?;
+
+    // Materialized: the join reads the events twice.
+    let share = matches!(w.value, Some(Value::Share(_)));
+    let mut out = format!(
+        "let sigc_events = materialize({}",
+        narrowed(q, groups, w.value.as_ref())
+    );
+    out.push_str(");\nsigc_events");
+
+    // The window ends: every (group, time), and for the share the value judged there.
+    let names: Vec<String> = groups.iter().map(|g| g.name.clone()).collect();
+    let mut ends = names.clone();
+    ends.push("sigc_window_end=sigc_time".into());
+    if share {
+        out.push_str("\n| where isnotempty(sigc_value)");
+        ends.push("sigc_own_value=sigc_value".into());
+    }
+    out.push_str(&format!(
+        "\n| summarize by {}\n| extend sigc_key=bin(sigc_window_end, {width})",
+        ends.join(", ")
+    ));
+    let mut on = names.clone();
+    on.push("sigc_key".into());
+    out.push_str(&format!(
+        "\n| join kind=inner (sigc_events\n    | mv-expand sigc_key=pack_array(bin(sigc_time, {width}), bin(sigc_time, {width}) + {width}) to typeof(datetime)\n    ) on {}",
+        on.join(", ")
+    ));
+    out.push_str(&format!(
+        "\n| where sigc_time between ((sigc_window_end - {span}) .. sigc_window_end)"
+    ));
+    let mut by = names;
+    by.push("sigc_window_end".into());
+    if share {
+        by.push("sigc_own_value".into());
+    }
+    let mut aggs = vec!["sigc_window_start=min(sigc_time)".to_string()];
+    aggs.extend(w.aggs);
+    out.push_str(&format!(
+        "\n| summarize {} by {}",
+        aggs.join(", "),
+        by.join(", ")
+    ));
+    out.push_str(&w.tail);
+    Ok(out)
+}
+
+/// What a window (or bucket) of a correlation aggregates, and the test on it, over the
+/// columns `narrowed` makes.
+fn window(c: &CorrelationIr, refs: &[Referenced], fields: &Fields) -> Result<Window, String> {
+    Ok(match (&c.kind, &c.condition) {
         (CorrelationKind::Temporal, cond) => Window {
             value: None,
             aggs: vec!["sigc_rules=make_set(sigc_rule)".into()],
@@ -452,64 +441,31 @@ fn sliding(
                 }
             }
         }
-    };
+    })
+}
 
-    // Narrowed to what the windows read, and materialized: the join reads the events twice.
+/// The events narrowed to what the windows read: time, rule, group-by values as text and the
+/// aggregated value. Rows without a time or a group-by value take no part, as in the evaluator
+/// (a Kusto string has no null: empty is its missing field).
+fn narrowed(q: String, groups: &[Field], value: Option<&Value>) -> String {
     let mut cols = vec!["sigc_time".to_string(), "sigc_rule".to_string()];
     cols.extend(groups.iter().map(|g| format!("{}={}", g.name, g.text())));
-    cols.extend(w.value.as_ref().map(|v| match v {
+    cols.extend(value.map(|v| match v {
         Value::Text(f) | Value::Share(f) => format!("sigc_value={}", f.text()),
         Value::Number(f) => format!("sigc_number=todouble({})", f.expr),
     }));
-    let share = matches!(w.value, Some(Value::Share(_)));
     let mut keep = vec!["isnotnull(sigc_time)".to_string()];
     keep.extend(groups.iter().map(|g| format!("isnotempty({})", g.name)));
     let mut out = format!(
-        "let sigc_events = materialize({q}\n| project {}\n| where {}",
+        "{q}\n| project {}\n| where {}",
         cols.join(", "),
         keep.join(" and ")
     );
-    if let Some(Value::Number(_)) = w.value {
+    if let Some(Value::Number(_)) = value {
         // Infinities and NaN are not numbers to the evaluator.
         out.push_str("\n| extend sigc_number=iff(isfinite(sigc_number), sigc_number, real(null))");
     }
-    out.push_str(");\nsigc_events");
-
-    // The window ends: every (group, time), and for the share the value judged there.
-    let names: Vec<String> = groups.iter().map(|g| g.name.clone()).collect();
-    let mut ends = names.clone();
-    ends.push("sigc_window_end=sigc_time".into());
-    if share {
-        out.push_str("\n| where isnotempty(sigc_value)");
-        ends.push("sigc_own_value=sigc_value".into());
-    }
-    out.push_str(&format!(
-        "\n| summarize by {}\n| extend sigc_key=bin(sigc_window_end, {width})",
-        ends.join(", ")
-    ));
-    let mut on = names.clone();
-    on.push("sigc_key".into());
-    out.push_str(&format!(
-        "\n| join kind=inner (sigc_events\n    | mv-expand sigc_key=pack_array(bin(sigc_time, {width}), bin(sigc_time, {width}) + {width}) to typeof(datetime)\n    ) on {}",
-        on.join(", ")
-    ));
-    out.push_str(&format!(
-        "\n| where sigc_time between ((sigc_window_end - {span}) .. sigc_window_end)"
-    ));
-    let mut by = names;
-    by.push("sigc_window_end".into());
-    if share {
-        by.push("sigc_own_value".into());
-    }
-    let mut aggs = vec!["sigc_window_start=min(sigc_time)".to_string()];
-    aggs.extend(w.aggs);
-    out.push_str(&format!(
-        "\n| summarize {} by {}",
-        aggs.join(", "),
-        by.join(", ")
-    ));
-    out.push_str(&w.tail);
-    Ok(out)
+    out
 }
 
 /// `temporal`: every rule fired (or the bounds on how many did), or the boolean condition.
