@@ -7,6 +7,9 @@
 //!   `RANGE BETWEEN INTERVAL N SECONDS PRECEDING AND CURRENT ROW` per group, so each event sees
 //!   the `timespan` that ends at it, and the events where the condition holds are returned.
 //!
+//! Events without a time or a group-by value take no part, as in the evaluator.
+//! `value_percentile` with pySigma's `percentile: N` is the nearest rank (the window's numbers
+//! sorted, the one at rank `max(ceil(N * n / 100), 1)`), not `percentile()`'s interpolation.
 //! `temporal` counts the distinct rules that fired (or tests which, for a boolean condition);
 //! `temporal_ordered` over two rules holds when an event of the first precedes one of the
 //! second. The event time is the state `spark_time_column` of each rule (default
@@ -71,6 +74,11 @@ pub(crate) fn convert(
     }
     let events = arms.join("\nUNION ALL\n");
     let groups: Vec<String> = c.group_by.iter().map(|g| ident(g)).collect();
+    // Events without a time or a group-by value take no part, as in the evaluator.
+    let keep = std::iter::once("sigc_time IS NOT NULL".to_string())
+        .chain(groups.iter().map(|g| format!("{g} IS NOT NULL")))
+        .collect::<Vec<_>>()
+        .join(" AND ");
     let (agg, test) = aggregate(c, refs)?;
     Ok(match method {
         CorrelationMethod::Buckets => {
@@ -86,7 +94,7 @@ pub(crate) fn convert(
                     .map(|(e, name)| format!("{} AS {name}", e.bucket)),
             );
             format!(
-                "WITH sigc_events AS (\n{events}\n)\nSELECT {}\nFROM sigc_events\nGROUP BY {}\nHAVING {test}",
+                "WITH sigc_events AS (\n{events}\n)\nSELECT {}\nFROM sigc_events\nWHERE {keep}\nGROUP BY {}\nHAVING {test}",
                 select.join(", "),
                 by.join(", ")
             )
@@ -118,7 +126,7 @@ pub(crate) fn convert(
                 _ => test,
             };
             format!(
-                "WITH sigc_events AS (\n{events}\n)\nSELECT * FROM (\nSELECT {}\nFROM sigc_events\nWINDOW sigc_window AS ({window})\n)\nWHERE {test}",
+                "WITH sigc_events AS (\n{events}\n)\nSELECT * FROM (\nSELECT {}\nFROM sigc_events\nWHERE {keep}\nWINDOW sigc_window AS ({window})\n)\nWHERE {test}",
                 select.join(", ")
             )
         }
@@ -221,8 +229,16 @@ fn aggregate(
                 let p = percentile
                     .as_ref()
                     .ok_or("a value_percentile correlation without a percentile has no Spark SQL form in sigc")?;
-                let e = format!("percentile({number}, {} / 100.0)", p.value.as_f64());
-                let sliding = format!("{e} OVER sigc_window");
+                // The nearest rank, as the evaluator computes it: Spark's `percentile()`
+                // interpolates, and `percentile_disc` takes no window frame.
+                let p = p.value.as_f64();
+                let pick = |list: String| {
+                    format!(
+                        "CASE WHEN size({list}) > 0 THEN element_at(sort_array({list}), CAST(greatest(ceil({p} * size({list}) / 100.0), 1) AS INT)) END"
+                    )
+                };
+                let e = pick(format!("collect_list({number})"));
+                let sliding = pick(format!("collect_list({number}) OVER sigc_window"));
                 one(agg(e, Some(sliding)), "value_percentile", b)
             }
             CorrelationKind::Temporal | CorrelationKind::TemporalOrdered => {

@@ -5,7 +5,9 @@
 //! straddles a bucket edge can be missed; the evaluator slides its windows.
 //!
 //! - `event_count`: `count`; `value_count`: `dc(field)`; `value_sum`, `value_avg`: `sum`, `avg`;
-//!   `value_percentile` with pySigma's `percentile: N` key: `perc<N>(field)`; without it, the
+//!   `value_percentile` with pySigma's `percentile: N` key: `exactperc<N>(field)`, the nearest
+//!   rank as the evaluator computes it (Splunk's default `perc_method`; `perc<N>` estimates once
+//!   a field has 1,000 distinct values), for whole N from 1 to 99; without it, the
 //!   spec's meaning (the share, in percent, of the window's values equal to each event's own
 //!   value) with two `eventstats`.
 //! - `temporal`: `dc(sigc_rule)` must reach the number of rules, or the boolean condition over
@@ -204,7 +206,17 @@ fn aggregation(c: &CorrelationIr, refs: &[Referenced], by: &str) -> Result<Aggre
                     let p = percentile
                         .as_ref()
                         .ok_or("value_percentile needs a percentile")?;
-                    (format!("perc{}({})", p.text, field()?), "value_percentile")
+                    let n = p.value.as_f64();
+                    if n.fract() != 0.0 || !(1.0..=99.0).contains(&n) {
+                        return Err(format!(
+                            "percentile {} has no exact SPL form: exactperc takes whole percentiles from 1 to 99",
+                            p.text
+                        ));
+                    }
+                    (
+                        format!("exactperc{}({})", p.text, field()?),
+                        "value_percentile",
+                    )
                 }
                 CorrelationKind::Temporal | CorrelationKind::TemporalOrdered => {
                     return Err("internal: temporal kinds are handled above".into());
