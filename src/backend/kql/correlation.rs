@@ -267,7 +267,7 @@ fn buckets(
     ))
 }
 
-/// What a sliding window aggregates: the aggregated field, if any; the `summarize`
+/// What a window or bucket aggregates: the aggregated field, if any; the `summarize`
 /// aggregates; what follows it (`extend`s and the `where`).
 struct Window {
     value: Option<Value>,
