@@ -39,7 +39,7 @@ per_rule=skipped
 if [ "$PER_RULE" != 0 ]; then
     start=$(date +%s.%N)
     PYSPARK_SUBMIT_ARGS="--driver-memory 6g pyspark-shell" "$PY" tests/spark/driver.py select "$tmp/queries.jsonl" "$tmp/events.jsonl" "$tmp/selected.jsonl" > /dev/null 2>&1
-    per_rule=$(echo "$(date +%s.%N) - $start" | bc)
+    per_rule="$(echo "$(date +%s.%N) - $start" | bc) s"
 fi
 
 "$BIN" eval --rules "${RULES[@]}" -- ../shared/corpus/sigma/regression_data ../shared/datasets > "$tmp/eval.jsonl" 2>/dev/null || true
@@ -65,5 +65,5 @@ print("disagreements: job vs eval %d" % len(ev ^ job))
 if sel:
     print("disagreements: per-rule vs job %d" % len(sel ^ job))
 PY
-echo "events: $events; one-scan job: ${job} s; per-rule SELECTs (batched 50 per query): ${per_rule} s"
+echo "events: $events; one-scan job: ${job} s; per-rule SELECTs (batched 50 per query): ${per_rule}"
 echo "machine: $(nproc) cores, load avg $(cut -d' ' -f1 /proc/loadavg); $(date)"
