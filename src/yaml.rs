@@ -134,9 +134,80 @@ impl Node {
     }
 }
 
-/// Parse every document of a YAML stream. Empty documents are skipped.
+/// Parse every document of a YAML stream. Empty documents are skipped. Spans are in bytes.
 pub fn parse_documents(file: &Arc<SourceFile>) -> Result<Vec<Node>> {
-    Builder::new(file).run()
+    match Builder::new(file).run() {
+        Ok(nodes) => Ok(chars_to_bytes(file, nodes)),
+        Err(d) => Err(char_span_to_bytes(file, d)),
+    }
+}
+
+/// The YAML scanner counts its positions in characters, not bytes: past the first non-ASCII
+/// character every span would point too early. Convert them (a no-op on ASCII text).
+fn chars_to_bytes(file: &SourceFile, mut nodes: Vec<Node>) -> Vec<Node> {
+    if file.text.is_ascii() {
+        return nodes;
+    }
+    let table = char_offsets(&file.text);
+    for n in &mut nodes {
+        remap(n, &table);
+    }
+    nodes
+}
+
+fn char_span_to_bytes(file: &SourceFile, mut d: Diagnostic) -> Diagnostic {
+    if !file.text.is_ascii()
+        && let Some(loc) = &mut d.location
+    {
+        let table = char_offsets(&file.text);
+        loc.span = remap_span(loc.span, &table);
+    }
+    d
+}
+
+/// Byte offset of every character index (plus one past the end).
+fn char_offsets(text: &str) -> Vec<u32> {
+    let mut t: Vec<u32> = text.char_indices().map(|(b, _)| b as u32).collect();
+    t.push(text.len() as u32);
+    t
+}
+
+fn remap_span(span: Span, table: &[u32]) -> Span {
+    let at = |i: u32| {
+        table
+            .get(i as usize)
+            .copied()
+            .unwrap_or_else(|| table.last().copied().unwrap_or(0))
+    };
+    Span {
+        start: at(span.start),
+        end: at(span.end),
+    }
+}
+
+fn remap(node: &mut Node, table: &[u32]) {
+    let collection = matches!(node.kind, NodeKind::Seq(_) | NodeKind::Map(_));
+    let mapped = remap_span(node.span, table);
+    // A scalar's span length is already its length in bytes; a collection's end is a
+    // scanner position like its start.
+    node.span = if collection {
+        mapped
+    } else {
+        Span {
+            start: mapped.start,
+            end: mapped.start + (node.span.end - node.span.start),
+        }
+    };
+    match &mut node.kind {
+        NodeKind::Seq(items) => items.iter_mut().for_each(|i| remap(i, table)),
+        NodeKind::Map(entries) => {
+            for (k, v) in entries {
+                remap(k, table);
+                remap(v, table);
+            }
+        }
+        _ => {}
+    }
 }
 
 /// A collection being built: its start, anchor, and the items so far.

@@ -1254,6 +1254,11 @@ fn malformed_pipelines_are_located() {
             (3, 17),
         ),
         ("priority: 1\n---\npriority: 2\n", (3, 1)),
+        // Multi-byte characters before the error, on earlier lines and on its own.
+        (
+            "name: 'Pipéline €'\ntransformations:\n  - {id: 'é€', type: regex}\n",
+            (3, 22),
+        ),
     ];
     for (text, pos) in cases {
         let d = load_err(text);
