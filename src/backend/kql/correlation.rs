@@ -246,11 +246,9 @@ fn buckets(
     let w = window(c, refs, fields)?;
     let mut keys = vec!["sigc_bucket".to_string()];
     keys.extend(groups.iter().map(|g| g.name.clone()));
-    let by = format!(
-        "sigc_bucket=bin(sigc_time, {seconds}s), {}",
-        keys[1..].join(", ")
-    );
-    let by = by.trim_end_matches(", ");
+    let mut by = vec![format!("sigc_bucket=bin(sigc_time, {seconds}s)")];
+    by.extend(keys[1..].iter().cloned());
+    let by = by.join(", ");
     let events = narrowed(q, groups, w.value.as_ref());
     if let Some(Value::Share(_)) = w.value {
         // Per bucket, each value judged against the bucket's non-empty values.
