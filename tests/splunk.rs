@@ -36,11 +36,11 @@ fn bundled_rules() {
                 args.extend_from_slice(pipelines);
                 args.push(rel);
                 let (code, out, err) = convert(&args);
-                // The CIM formats refuse a rule whose log source has no data model (the
-                // playbook's 5156 and PowerShell 400 rules), naming it.
+                // The CIM formats refuse a rule with no home in a data model (the playbook's
+                // 5156 and PowerShell 400 rules), naming the log source or field.
                 if code != 0 && format.contains("s") && pipelines.contains(&"splunk_cim") {
                     assert!(
-                        err.contains("has no CIM data model"),
+                        err.contains("has no CIM data model") || err.contains("has no CIM field"),
                         "{format} {rel}: {err}"
                     );
                     insta::assert_snapshot!(format!("splunk_{format}_refused"), err);
@@ -147,7 +147,7 @@ fn corpus_tstats_coverage() {
     assert_eq!(lines.len(), 3141);
     let converted = lines.iter().filter(|l| l["query"].is_string()).count();
     assert!(
-        converted >= 1937,
+        converted >= 1968,
         "only {converted} rules convert to tstats"
     );
     for l in &lines {
@@ -162,9 +162,11 @@ fn corpus_tstats_coverage() {
 }
 
 /// The `splunk_cim` mappings that rewrite values as well as names (Sysmon's `Initiated` as
-/// `All_Traffic.direction`, its registry `EventType` as `Registry.action`) and the `Image` ->
-/// `All_Traffic.app` mapping, each with the cases that must stay refused: a boolean
-/// `Initiated`, a delete `EventType` (CIM merges the two kinds), a Linux `Image`.
+/// `All_Traffic.direction`, its registry `EventType` as `Registry.action`), the ones that hold
+/// for some values only (`DestinationHostname` as `All_Traffic.dest`), the `Image` ->
+/// `All_Traffic.app` mapping and the Event_Signatures routing, each with the cases that must
+/// stay refused: a boolean `Initiated`, a delete `EventType` (CIM merges the two kinds), a
+/// Linux `Image`, a host name an address could match, a System log event code.
 #[test]
 fn tstats_fixtures() {
     settings().bind(|| {
@@ -173,9 +175,12 @@ fn tstats_fixtures() {
             let rel = rel.to_str().expect("UTF-8");
             let (code, out, err) =
                 convert(&["-t", "splunk", "-f", "tstats", "-p", "splunk_cim", rel]);
-            // A refusal names the field it has no CIM field for (what the corpus test asks).
+            // A refusal names the field or log source it has no CIM home for (what the
+            // corpus test asks).
             assert!(
-                code == 0 || err.contains("has no CIM field"),
+                code == 0
+                    || err.contains("has no CIM field")
+                    || err.contains("has no CIM data model"),
                 "{rel}: {err}"
             );
             insta::assert_snapshot!("splunk_tstats_fixture", format!("exit {code}\n{out}{err}"));
@@ -447,25 +452,62 @@ fn template_options() {
     );
 }
 
-/// Change and Authentication write `unknown` for an empty field: a null test there is refused,
-/// not turned into a search that never finds the empty field.
+/// The CIM data models rewrite an empty value (`unknown` for a missing `Processes.process`, 0
+/// for a port that is not a number, a lowercased `transport`): a test whose outcome that
+/// changes is refused, not turned into a search that means something else; the same rule
+/// without it converts.
 #[test]
-fn tstats_refuses_null_tests_where_the_cim_writes_unknown() {
+fn tstats_refuses_tests_the_cim_fill_changes() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let rule = dir.path().join("null.yml");
-    let tstats = |extra: &str| {
+    let rule = dir.path().join("fill.yml");
+    let tstats = |logsource: &str, base: &str, extra: &str| {
         let text = format!(
-            "title: IAM call\nid: 11111111-1111-4111-8111-111111111111\nlogsource:\n    product: aws\n    service: cloudtrail\ndetection:\n    s:\n        eventSource: iam.amazonaws.com\n{extra}    condition: s\n"
+            "title: Fill\nid: 11111111-1111-4111-8111-111111111111\nlogsource:\n{logsource}detection:\n    s:\n        {base}\n    f:\n        {extra}\n    condition: s and not f\n"
         );
         std::fs::write(&rule, text).expect("write rule");
         let path = rule.to_str().expect("UTF-8");
         convert(&["-t", "splunk", "-f", "tstats", "-p", "splunk_cim", path])
     };
-    let (code, _, err) = tstats("        userIdentity.type: null\n");
-    assert_eq!(code, 1, "{err}");
-    assert!(err.contains("fills empty fields with `unknown`"), "{err}");
-    // Without the null test the rule converts.
-    let (code, out, err) = tstats("");
-    assert_eq!(code, 0, "{err}");
-    assert!(out.contains("datamodel=Change.All_Changes"), "{out}");
+    let procs = "    category: process_creation\n    product: windows\n";
+    let net = "    category: network_connection\n    product: windows\n";
+    let aws = "    product: aws\n    service: cloudtrail\n";
+    let image = "Image|endswith: '\\x.exe'";
+    let cases = [
+        // (log source, selection, filter, refused)
+        (procs, image, "CommandLine: null", true),
+        (procs, image, "CommandLine: ''", true),
+        (procs, image, "User: '*'", true),
+        (procs, image, "CommandLine|re: '^x?$'", true),
+        (procs, image, "IntegrityLevel|cased: 'High'", true),
+        (procs, image, "CommandLine|contains: ' -x'", false),
+        (procs, image, "CommandLine|re: '^x+$'", false),
+        (net, "Initiated: 'true'", "DestinationPort|lt: 1024", true),
+        (net, "Initiated: 'true'", "Protocol|cased: 'TCP'", true),
+        (net, "Initiated: 'true'", "DestinationPort: 4444", false),
+        (
+            aws,
+            "eventSource: iam.amazonaws.com",
+            "sourceIPAddress: null",
+            true,
+        ),
+        (
+            aws,
+            "eventSource: iam.amazonaws.com",
+            "eventName: CreateUser",
+            false,
+        ),
+    ];
+    for (logsource, base, extra, refused) in cases {
+        let (code, out, err) = tstats(logsource, base, extra);
+        if refused {
+            assert_eq!(code, 1, "{extra}: {out}");
+            assert!(
+                err.contains("rewrites an empty or missing"),
+                "{extra}: {err}"
+            );
+        } else {
+            assert_eq!(code, 0, "{extra}: {err}");
+            assert!(out.starts_with("| tstats "), "{extra}: {out}");
+        }
+    }
 }

@@ -29,11 +29,13 @@
 //! compared with the CIM hash field.
 //!
 //! Refused as well: a rule routed to a data model by its event codes that could match without
-//! them (state `event_code_field`), and null, exists or `unknown` tests in data models that
-//! write `unknown` for an empty field (state `unknown_fills_nulls`).
+//! them (state `event_code_field`), and a test that the data model's own fill of an empty
+//! field would change (state `empty_fills`, see [`Fill`]): the CIM writes `unknown` for an
+//! empty `Processes.user`, so `user=*` holds there for every event, where Sigma's `User: '*'`
+//! needs a user.
 
 use crate::ir::Expr;
-use crate::ir::pred::{Piece, Pred, StrMatch, Test};
+use crate::ir::pred::{NumOp, Piece, Pred, StrMatch, Test};
 use crate::ir::rule::RuleIr;
 
 use super::spl;
@@ -51,13 +53,7 @@ pub(crate) fn convert(rule: &RuleIr) -> Result<String, String> {
         .unwrap_or_else(|| model.rsplit('.').next().unwrap_or(model).to_string());
     let names = name_fields(state("name_fields").unwrap_or(""));
     let e = rewrite(&rule.matcher(), &object, model, &names)?;
-    if state("unknown_fills_nulls") == Some("true")
-        && let Some(f) = null_test(&e)
-    {
-        return Err(format!(
-            "the CIM data model {model} fills empty fields with `unknown`, so the rule's null, exists or `unknown` test of `{f}` has no exact form there"
-        ));
-    }
+    check_fills(&e, &fills(state("empty_fills").unwrap_or("")), model)?;
     if let Some(code) = state("event_code_field") {
         // The rule's event codes chose the data model: exact only if every way the rule can
         // match needs one of those codes. With every test of the code made false, nothing may
@@ -123,6 +119,11 @@ pub(crate) fn convert(rule: &RuleIr) -> Result<String, String> {
     Ok(q)
 }
 
+/// The fields every CIM dataset inherits from `BaseEvent` besides `_time`: indexed with each
+/// event, so tstats filters and groups on them without a dataset prefix (`source` names a
+/// Windows channel where the dataset holds every channel).
+const INHERITED: [&str; 3] = ["host", "source", "sourcetype"];
+
 /// The rule's name in security_content's style: its `name`, else its title in snake case.
 pub(crate) fn rule_name(rule: &RuleIr) -> String {
     if let Some(n) = &rule.header.name {
@@ -177,6 +178,9 @@ fn rewrite(
                 );
             };
             let prefix = format!("{object}.");
+            if INHERITED.contains(&field.as_str()) {
+                return Ok(e.clone());
+            }
             if !field.starts_with(&prefix) {
                 return Err(format!(
                     "the field `{field}` has no CIM field in the data model {model}"
@@ -293,22 +297,128 @@ fn without_field(e: &Expr, field: &str) -> Expr {
     }
 }
 
-/// The field of the first null, exists or `unknown` test in `e`.
-fn null_test(e: &Expr) -> Option<&str> {
+/// What a CIM data model writes in place of a field's value (state `empty_fills`: space-separated
+/// `field=kind[+kind]` entries, kinds as below), from the data model's calculated fields.
+#[derive(Debug, Default, Clone, Copy)]
+struct Fill {
+    /// `unknown`: a null or empty value becomes `unknown`.
+    unknown: bool,
+    /// `dash`: `-` becomes `unknown` too (Web).
+    dash: bool,
+    /// `zero`: a value that is not a number becomes 0 (ports).
+    zero: bool,
+    /// `lower`: the value is lowercased, so a `cased` test no longer means the same.
+    lower: bool,
+    /// `fallback`: a null or empty value becomes another field's value (`app` the
+    /// sourcetype, `result_id` the signature_id): only equality with a value stays exact.
+    /// A kind this code does not know counts as `fallback`, the strictest.
+    fallback: bool,
+}
+
+fn fills(spec: &str) -> Vec<(&str, Fill)> {
+    spec.split_whitespace()
+        .filter_map(|entry| entry.split_once('='))
+        .map(|(field, kinds)| {
+            let mut f = Fill::default();
+            for k in kinds.split('+') {
+                match k {
+                    "unknown" => f.unknown = true,
+                    "dash" => f.dash = true,
+                    "zero" => f.zero = true,
+                    "lower" => f.lower = true,
+                    _ => f.fallback = true,
+                }
+            }
+            (field, f)
+        })
+        .collect()
+}
+
+/// Refuse a test whose outcome the data model's fill of `field` changes: the test must give
+/// the same answer on every value the fill merges (`unknown` for a null or empty value), so
+/// that it holds in tstats exactly where it holds on the event.
+fn check_fills(e: &Expr, fills: &[(&str, Fill)], model: &str) -> Result<(), String> {
     match e {
-        Expr::True | Expr::False => None,
-        Expr::Not(x) => null_test(x),
-        Expr::And(items) | Expr::Or(items) => items.iter().find_map(null_test),
-        Expr::Pred(p) => {
-            let hit = match &p.test {
-                Test::Null | Test::Exists => true,
-                Test::Str(m) => m.pieces.iter().any(|piece| {
-                    matches!(piece, Piece::Lit(s) if s.to_ascii_lowercase().contains("unknown"))
-                }),
-                _ => false,
-            };
-            hit.then_some(p.field.as_deref().unwrap_or(""))
+        Expr::True | Expr::False => Ok(()),
+        Expr::Not(x) => check_fills(x, fills, model),
+        Expr::And(items) | Expr::Or(items) => {
+            items.iter().try_for_each(|i| check_fills(i, fills, model))
         }
+        Expr::Pred(p) => {
+            let fill_of = |f: &str| fills.iter().find(|(n, _)| *n == f).map(|(_, k)| *k);
+            let Some(field) = p.field.as_deref() else {
+                return Ok(());
+            };
+            let other = match &p.test {
+                Test::FieldRef(r) => fill_of(&r.other),
+                _ => None,
+            };
+            let Some(fill) = fill_of(field).or(other) else {
+                return Ok(());
+            };
+            if !fill_changes(&p.test, fill) {
+                Ok(())
+            } else {
+                Err(format!(
+                    "the CIM data model {model} rewrites an empty or missing `{field}` (as `unknown`, 0 or another field's value), which changes the rule's test of it; it has no exact form there"
+                ))
+            }
+        }
+    }
+}
+
+/// Does `fill` change what `test` selects? It does when the test can tell apart the values the
+/// fill merges (a missing value, the empty string, `unknown`), or reads what the fill rewrites.
+fn fill_changes(test: &Test, fill: Fill) -> bool {
+    use crate::eval::matcher::StrMatcher;
+    let merged: &[&str] = if fill.dash {
+        &["", "unknown", "-"]
+    } else {
+        &["", "unknown"]
+    };
+    match test {
+        Test::Null
+        | Test::Exists
+        | Test::FieldRef(_)
+        | Test::TimePart(..)
+        | Test::Expression(_) => true,
+        Test::Str(m) => {
+            let Ok(sm) = StrMatcher::new(m) else {
+                return true;
+            };
+            let literal = m.pieces.iter().all(|p| matches!(p, Piece::Lit(_)));
+            let whole = literal && m.anchor_start && m.anchor_end;
+            (fill.lower && m.cased)
+                || (fill.unknown && merged.iter().any(|v| sm.matches(v)))
+                || (fill.zero && (!literal || sm.matches("0")))
+                || (fill.fallback && (!whole || sm.matches("")))
+        }
+        Test::Regex(r) => {
+            let Ok(re) = regex::RegexBuilder::new(&r.pattern)
+                .case_insensitive(r.ignore_case)
+                .multi_line(r.multi_line)
+                .dot_matches_new_line(r.dot_all)
+                .build()
+            else {
+                return true;
+            };
+            fill.zero
+                || fill.fallback
+                || (fill.lower && !r.ignore_case)
+                || (fill.unknown && merged.iter().any(|v| re.is_match(v)))
+        }
+        Test::Num(op, n) => {
+            let x = n.value.as_f64();
+            let zero_holds = match op {
+                NumOp::Eq => x == 0.0,
+                NumOp::Lt => 0.0 < x,
+                NumOp::Lte => 0.0 <= x,
+                NumOp::Gt => 0.0 > x,
+                NumOp::Gte => 0.0 >= x,
+            };
+            (fill.zero && zero_holds) || (fill.fallback && *op != NumOp::Eq)
+        }
+        Test::Bool(_) | Test::Cidr(_) => fill.fallback,
     }
 }
 
