@@ -3,22 +3,11 @@
 //! (`snapshots/check_lints@*.snap`); besides, each must raise its lint's code at the listed
 //! line:column, and `clean.yml` (near misses of every lint) must raise nothing.
 
-use std::path::Path;
-use std::process::{Command, Output};
+mod convert_support;
 
 use serde_json::Value;
 
-fn manifest_dir() -> &'static Path {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-}
-
-fn sigc(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_sigc"))
-        .current_dir(manifest_dir())
-        .args(args)
-        .output()
-        .expect("run sigc")
-}
+use convert_support::{manifest_dir, sigc};
 
 /// One diagnostic: (code, line, column).
 type Finding = (String, u64, u64);

@@ -7,22 +7,13 @@
 //! flattened text into exactly the indented copies; `sigc migrate` turns Detection 3's
 //! aggregation into a v2.1 correlation rule that loads and lowers cleanly.
 
-use std::path::Path;
-use std::process::{Command, Output};
+mod convert_support;
+
+use std::process::Output;
 
 use serde_json::Value;
 
-fn manifest_dir() -> &'static Path {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-}
-
-fn sigc(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_sigc"))
-        .current_dir(manifest_dir())
-        .args(args)
-        .output()
-        .expect("run sigc")
-}
+use convert_support::{manifest_dir, sigc};
 
 fn stdout(out: &Output) -> String {
     String::from_utf8(out.stdout.clone()).expect("UTF-8")

@@ -4,22 +4,13 @@
 //! the mistake, the document must fail, and the exit code must be 1. The rendered text output is
 //! snapshotted too (`snapshots/check_errors@*.snap`).
 
+mod convert_support;
+
 use std::path::Path;
-use std::process::{Command, Output};
 
 use serde_json::Value;
 
-fn manifest_dir() -> &'static Path {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-}
-
-fn sigc(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_sigc"))
-        .current_dir(manifest_dir())
-        .args(args)
-        .output()
-        .expect("run sigc")
-}
+use convert_support::{manifest_dir, sigc};
 
 /// `(fixture, code, line, column)`: where the first error must point. Lines and columns are
 /// 1-based and were worked out from the fixture text, not copied from sigc's output: each is

@@ -33,11 +33,12 @@
 //! Run: `cargo test --release --test kql_exactness -- --nocapture` (prints counts and timings;
 //! disagreements also go to `target/tmp/kql_exactness_disagreements.jsonl`).
 
+mod eval_support;
 mod kql_eval;
 mod spl;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::sync::Mutex;
 use std::time::Instant;
@@ -45,12 +46,13 @@ use std::time::Instant;
 use rayon::prelude::*;
 use serde_json::Value;
 
+use eval_support::{Converted, converted, shared, walk};
+
 use kql_eval::eval::{Compiled, Row, Schema, Type, V, compile, re2};
 use kql_eval::parse::{parse_expr, parse_query};
 use spl::{Event, split_records};
 
 const SIGC: &str = env!("CARGO_BIN_EXE_sigc");
-const SHARED: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared");
 const PIPELINE: &str = "microsoft_xdr";
 const SYSMON: &str = "microsoft-windows-sysmon/operational";
 
@@ -233,34 +235,6 @@ fn parser_refuses_what_it_does_not_know() {
 
 // ================================================================================ end to end
 
-fn shared(rel: &str) -> PathBuf {
-    let p = Path::new(SHARED).join(rel);
-    assert!(
-        p.exists(),
-        "{} is missing: this test needs ../shared beside the checkout",
-        p.display()
-    );
-    p
-}
-
-fn walk(dir: &Path, keep: &dyn Fn(&str) -> bool, out: &mut Vec<String>) {
-    let mut entries: Vec<_> = std::fs::read_dir(dir)
-        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
-        .flatten()
-        .map(|e| e.path())
-        .collect();
-    entries.sort();
-    for p in entries {
-        if p.is_dir() {
-            walk(&p, keep, out);
-        } else if let Some(s) = p.to_str()
-            && keep(s)
-        {
-            out.push(s.to_string());
-        }
-    }
-}
-
 fn sigc(args: &[String]) -> (i32, String, String) {
     let o = Command::new(SIGC)
         .args(args)
@@ -318,7 +292,7 @@ fn debug_ir(rule_dirs: &[String]) -> HashMap<String, IrRule> {
 }
 
 /// rule id → (path, query or the backend's refusal).
-fn convert(rule_dirs: &[String]) -> HashMap<String, (String, Result<String, String>)> {
+fn convert(rule_dirs: &[String]) -> Converted {
     let mut a = vec![
         "convert".into(),
         "-t".into(),
@@ -330,22 +304,7 @@ fn convert(rule_dirs: &[String]) -> HashMap<String, (String, Result<String, Stri
     a.extend(rule_dirs.iter().cloned());
     let (code, out, err) = sigc(&a);
     assert!(code == 0 || code == 1, "sigc convert exited {code}: {err}");
-    let mut map = HashMap::new();
-    for line in out.lines() {
-        let v: Value = serde_json::from_str(line).unwrap_or_else(|e| panic!("{line}: {e}"));
-        let id = v["id"].as_str().unwrap_or_else(|| panic!("no id: {line}"));
-        let path = v["path"].as_str().unwrap_or("").to_string();
-        let r = match (v["query"].as_str(), v["error"].as_str()) {
-            (Some(q), _) => Ok(q.to_string()),
-            (None, Some(e)) => Err(e.to_string()),
-            _ => panic!("neither query nor error: {line}"),
-        };
-        assert!(
-            map.insert(id.to_string(), (path, r)).is_none(),
-            "rule id {id} twice"
-        );
-    }
-    map
+    converted(&out)
 }
 
 /// The pipeline's plain field renames per log source category (Windows rules): Sigma field →

@@ -21,10 +21,11 @@
 //! prints its counts and timings; disagreements also go to
 //! `target/tmp/splunk_exactness_disagreements.jsonl`).
 
+mod eval_support;
 mod spl;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -33,6 +34,8 @@ use std::time::Instant;
 use rayon::prelude::*;
 use serde_json::Value;
 
+use eval_support::{Converted, converted, shared, walk};
+
 use spl::eval::{
     Compiled, Unsupported, compile, glob_match, like_regex, parse_number, pcre_to_rust,
 };
@@ -40,7 +43,6 @@ use spl::parse::{Glob, Piece, Query, Search, TermValue, parse_query};
 use spl::{Event, split_records};
 
 const SIGC: &str = env!("CARGO_BIN_EXE_sigc");
-const SHARED: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared");
 const ROUTES: [&[&str]; 2] = [
     &["sysmon", "windows_powershell", "windows_logsources"],
     &["windows_audit", "windows_powershell", "windows_logsources"],
@@ -343,34 +345,6 @@ fn records_are_numbered_by_their_first_line() {
 
 // ================================================================================ end to end
 
-fn shared(rel: &str) -> PathBuf {
-    let p = Path::new(SHARED).join(rel);
-    assert!(
-        p.exists(),
-        "{} is missing: this test needs ../shared beside the checkout",
-        p.display()
-    );
-    p
-}
-
-fn walk(dir: &Path, keep: &dyn Fn(&str) -> bool, out: &mut Vec<String>) {
-    let mut entries: Vec<_> = std::fs::read_dir(dir)
-        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
-        .flatten()
-        .map(|e| e.path())
-        .collect();
-    entries.sort();
-    for p in entries {
-        if p.is_dir() {
-            walk(&p, keep, out);
-        } else if let Some(s) = p.to_str()
-            && keep(s)
-        {
-            out.push(s.to_string());
-        }
-    }
-}
-
 struct Out {
     code: i32,
     stdout: String,
@@ -442,9 +416,6 @@ fn debug_ir(rule_dirs: &[String], route: &[&str]) -> HashMap<String, (String, Op
     map
 }
 
-/// One convert run: rule id → (path, query or the backend's refusal).
-type Converted = HashMap<String, (String, Result<String, String>)>;
-
 fn convert(rule_dirs: &[String], route: &[&str]) -> Converted {
     let mut a = vec!["convert".into(), "-t".into(), "splunk".into()];
     a.extend(pipeline_args(route));
@@ -457,26 +428,7 @@ fn convert(rule_dirs: &[String], route: &[&str]) -> Converted {
         out.code,
         out.stderr
     );
-    let mut map = Converted::new();
-    for line in out.stdout.lines() {
-        let v: Value =
-            serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON: {line}: {e}"));
-        let id = v["id"]
-            .as_str()
-            .unwrap_or_else(|| panic!("no id: {line}"))
-            .to_string();
-        let path = v["path"].as_str().unwrap_or("").to_string();
-        let r = match (v["query"].as_str(), v["error"].as_str()) {
-            (Some(q), _) => Ok(q.to_string()),
-            (None, Some(e)) => Err(e.to_string()),
-            _ => panic!("neither query nor error: {line}"),
-        };
-        assert!(
-            map.insert(id.clone(), (path, r)).is_none(),
-            "rule id {id} twice"
-        );
-    }
-    map
+    converted(&out.stdout)
 }
 
 /// A query to run for a rule (one per route that claims it).

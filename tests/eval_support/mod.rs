@@ -1,7 +1,8 @@
 //! Running the built `sigc` binary from the evaluator's tests: a watchdog that kills a hung run,
 //! pipes drained on threads, stdin from bytes or from a writer thread, and a check that the run
-//! did not crash. Shared by `tests/eval.rs`, `tests/eval_robustness.rs` and
-//! `tests/regression.rs`; each uses a part of it.
+//! did not crash; the shared data folder and a sorted walk of it. Shared by `tests/eval.rs`,
+//! `tests/eval_robustness.rs`, `tests/regression.rs` and the two exactness runners; each uses
+//! a part of it.
 #![allow(dead_code)]
 
 use std::io::{Read, Write};
@@ -22,6 +23,54 @@ pub fn shared(rel: &str) -> PathBuf {
         p.display()
     );
     p
+}
+
+/// Every file under `dir` (depth first, sorted by path) whose path `keep` accepts, appended to
+/// `out`.
+pub fn walk(dir: &Path, keep: &dyn Fn(&str) -> bool, out: &mut Vec<String>) {
+    let mut entries: Vec<_> = std::fs::read_dir(dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .flatten()
+        .map(|e| e.path())
+        .collect();
+    entries.sort();
+    for p in entries {
+        if p.is_dir() {
+            walk(&p, keep, out);
+        } else if let Some(s) = p.to_str()
+            && keep(s)
+        {
+            out.push(s.to_string());
+        }
+    }
+}
+
+/// One `sigc convert --json` run: rule id → (path, query or the backend's refusal).
+pub type Converted = std::collections::HashMap<String, (String, Result<String, String>)>;
+
+/// Read `sigc convert --json` output; every line must name its rule and hold a query or an
+/// error, and no rule id may come twice.
+pub fn converted(stdout: &str) -> Converted {
+    let mut map = Converted::new();
+    for line in stdout.lines() {
+        let v: serde_json::Value =
+            serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON: {line}: {e}"));
+        let id = v["id"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no id: {line}"))
+            .to_string();
+        let path = v["path"].as_str().unwrap_or("").to_string();
+        let r = match (v["query"].as_str(), v["error"].as_str()) {
+            (Some(q), _) => Ok(q.to_string()),
+            (None, Some(e)) => Err(e.to_string()),
+            _ => panic!("neither query nor error: {line}"),
+        };
+        assert!(
+            map.insert(id.clone(), (path, r)).is_none(),
+            "rule id {id} twice"
+        );
+    }
+    map
 }
 
 /// What a run left behind.
