@@ -3,6 +3,7 @@
 # included):
 #   load     `sigc check --format json`          (target: < 0.3 s wall, < 150 MB peak RSS)
 #   splunk   `sigc convert -t splunk`            (target: < 0.5 s wall; pySigma ~16 s)
+#   tstats   `sigc convert -t splunk -f tstats -p splunk_cim` (no target; half the rules refused)
 #   kql      `sigc convert -t kql -p microsoft_xdr` (target: < 0.5 s wall; pySigma ~16 s)
 #   spark    `sigc convert -t spark`             (target: < 0.5 s wall; pySigma's Databricks backend ~18 s)
 #
@@ -10,7 +11,7 @@
 # is installed, else a loop of /usr/bin/time) and peak RSS (maximum over 5 runs of
 # /usr/bin/time -v). Prints Markdown table rows in the BENCHMARKS.md format; with --append they
 # are also appended to BENCHMARKS.md.
-# Usage: scripts/bench-corpus.sh [--append] [load|splunk|kql|spark ...]   (default: all)
+# Usage: scripts/bench-corpus.sh [--append] [load|splunk|tstats|kql|spark ...]   (default: all)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -19,7 +20,7 @@ RUNS=${RUNS:-20}
 APPEND=0
 if [ "${1:-}" = "--append" ]; then APPEND=1; shift; fi
 WHICH=("$@")
-[ ${#WHICH[@]} -eq 0 ] && WHICH=(load splunk kql spark)
+[ ${#WHICH[@]} -eq 0 ] && WHICH=(load splunk tstats kql spark)
 
 if [ ! -d "$CORPUS" ]; then
     echo "error: $CORPUS is missing (../shared must sit beside this checkout)" >&2
@@ -93,9 +94,10 @@ for w in "${WHICH[@]}"; do
     case $w in
         load) measure "Load+lower" "target < 300 ms; peak RSS target < 150 MB" check --format json "$CORPUS" ;;
         splunk) measure "Convert to SPL (load included)" "target < 500 ms; pySigma ~16 s" convert -t splunk "$CORPUS" ;;
+        tstats) measure "Convert to tstats over CIM (load included)" "no target; 1,968 convert, the rest are refused with a diagnostic" convert -t splunk -f tstats -p splunk_cim "$CORPUS" ;;
         kql) measure "Convert to KQL for Defender XDR (load included)" "target < 500 ms; pySigma ~16 s" convert -t kql -p microsoft_xdr "$CORPUS" ;;
         spark) measure "Convert to Spark SQL (load included)" "target < 500 ms; pySigma's Databricks backend ~18 s" convert -t spark "$CORPUS" ;;
-        *) echo "error: unknown benchmark $w (load, splunk, kql, spark)" >&2; exit 1 ;;
+        *) echo "error: unknown benchmark $w (load, splunk, tstats, kql, spark)" >&2; exit 1 ;;
     esac
 done
 [ "$APPEND" = 1 ] && echo "appended to BENCHMARKS.md" >&2
