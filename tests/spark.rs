@@ -94,3 +94,24 @@ fn table_option() {
     let (code, _, err) = convert(&["-t", "splunk", "--table", "x", rule]);
     assert_eq!(code, 2, "{err}");
 }
+
+/// Under the default routing the evaluator reads a correlation's group-by field by whichever
+/// of its route names an event has (`Image` for Sysmon, `NewProcessName` for Security 4688);
+/// one query has one name, so such a correlation is refused rather than grouped by one route's
+/// name only. With one route (`-p`) the same correlation converts.
+#[test]
+fn correlation_fields_named_differently_by_routes_are_refused() {
+    let rule = "tests/fixtures/eval/correlations/routes.yml";
+    let (code, out, err) = convert(&["-t", "spark", rule]);
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        err.contains("the routes name this correlation's fields differently (Image in one, NewProcessName in another)"),
+        "{err}"
+    );
+    let (code, out, err) = convert(&["-t", "spark", "-p", "security_datasets", rule]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains("GROUP BY window(sigc_time, '60 seconds'), `Image`"),
+        "{out}"
+    );
+}

@@ -17,12 +17,14 @@
 //!    Spark's planning of a batch slow and exhausts the driver's memory).
 //! 4. The Threat Hunter Playbook's analytics (seed 001): the SQL sigc emits for the bundled
 //!    rules returns the rows the playbook's own SQL returns on `empire_psremoting_stager.zip`.
+//! 5. Correlations (sliding windows) over the evaluator's correlation fixtures report what
+//!    `sigc eval` reports (`spark_correlations`).
 //!
 //! Needs `SIGC_SPARK_PYTHON` (a Python with PySpark; `scripts/test.sh` installs one under
 //! `target/spark-venv`) or that venv. Run: `cargo test --release --test spark_engine --
 //! --nocapture`; disagreements go to `target/tmp/spark_disagreements.jsonl`.
 
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -366,6 +368,200 @@ fn spark_playbook() {
     let _ = std::fs::remove_dir_all(&tmp);
     std::fs::create_dir_all(&tmp).unwrap();
     playbook(&tmp);
+}
+
+/// Step 5, correlations: every sliding-window query sigc writes for the evaluator's
+/// correlation fixtures (`tests/fixtures/eval/correlations/<case>.yml` with `<case>.jsonl`),
+/// run on Spark over the fixture's events, reports what `sigc eval` reports. Spark returns every event whose
+/// window holds the condition; the evaluator reports the first of them per group and then the
+/// next one more than a timespan later (its module documentation), so the Spark rows go through
+/// that same rule before the two are compared, as (correlation, group values, window end).
+#[test]
+#[cfg_attr(
+    debug_assertions,
+    ignore = "half a minute of Spark: scripts/test.sh runs it in release"
+)]
+fn spark_correlations() {
+    let tmp = Path::new(env!("CARGO_TARGET_TMPDIR")).join("spark_correlations");
+    let _ = std::fs::remove_dir_all(&tmp);
+    std::fs::create_dir_all(&tmp).unwrap();
+    let dir = Path::new(ROOT).join("tests/fixtures/eval/correlations");
+    let mut cases: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .filter_map(|e| {
+            let p = e.unwrap().path();
+            let stem = p.file_stem()?.to_str()?.to_string();
+            (p.extension()? == "yml" && dir.join(format!("{stem}.jsonl")).exists()).then_some(stem)
+        })
+        .collect();
+    cases.sort();
+    // key → (group-by columns, timespan in ms), for the correlations Spark has a form for.
+    let mut shape: BTreeMap<String, (Vec<String>, i64)> = BTreeMap::new();
+    let mut queries = Vec::new();
+    let mut eval_reports: BTreeSet<Report> = BTreeSet::new();
+    for case in &cases {
+        let rules = dir.join(format!("{case}.yml")).display().to_string();
+        let raw_events = dir.join(format!("{case}.jsonl")).display().to_string();
+        // Spark reads the events as the rules and correlations read them (flat names), as the
+        // one-scan step does.
+        let events = tmp.join(format!("{case}.jsonl"));
+        std::fs::write(
+            &events,
+            sigc(&["eval", "--rules", &rules, "--fields", &raw_events]),
+        )
+        .unwrap();
+        let events = events.display().to_string();
+        // The evaluator prints a correlation that another one uses only with `generate: true`
+        // (the spec's meaning); Spark runs each correlation on its own, so the evaluator's run
+        // shows them all. `generate` changes what is printed, not what is reported.
+        let shown = tmp.join(format!("{case}.yml"));
+        let text = std::fs::read_to_string(&rules).unwrap();
+        let text: String = text
+            .lines()
+            .filter(|l| !l.trim_start().starts_with("generate:"))
+            .flat_map(|l| {
+                let extra = (l == "correlation:").then_some("    generate: true");
+                std::iter::once(l).chain(extra)
+            })
+            .map(|l| format!("{l}\n"))
+            .collect();
+        std::fs::write(&shown, text).unwrap();
+        let shown = shown.display().to_string();
+        let args = [
+            "convert",
+            "-t",
+            "spark",
+            "--correlation-method",
+            "sliding",
+            "--json",
+            &rules,
+        ];
+        for line in sigc(&args).lines() {
+            let v: Value = serde_json::from_str(line).unwrap();
+            let key = format!("{case}/{}", v["title"].as_str().unwrap_or_default());
+            match v["query"].as_str() {
+                Some(q) if q.starts_with("WITH ") => {
+                    shape.insert(key.clone(), window_shape(q));
+                    queries.push(serde_json::json!({"key": key, "query": q, "events": events}));
+                }
+                Some(_) => {}
+                None => println!("not compared: {key}: {}", v["error"]),
+            }
+        }
+        for line in sigc(&["eval", &raw_events, "--rules", &shown]).lines() {
+            let v: Value = serde_json::from_str(line).unwrap();
+            if v.get("correlation").is_none() {
+                continue;
+            }
+            let key = format!("{case}/{}", v["title"].as_str().unwrap());
+            let group: Vec<String> = v["group"]
+                .as_object()
+                .map(|g| {
+                    let mut kv: Vec<String> = g
+                        .iter()
+                        .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or("?")))
+                        .collect();
+                    kv.sort();
+                    kv
+                })
+                .unwrap_or_default();
+            let end = epoch_ms(v["window_end"].as_str().unwrap());
+            eval_reports.insert((key, group, end));
+        }
+    }
+    eval_reports.retain(|(key, _, _)| shape.contains_key(key));
+    let qfile = tmp.join("correlations.jsonl");
+    write_lines(&qfile, queries.iter().map(Value::to_string));
+    let out = tmp.join("rows.jsonl");
+    driver("correlate", &qfile, Path::new("-"), &out);
+
+    // Spark's rows per (correlation, group), in time order; then the evaluator's reporting rule.
+    let mut rows: BTreeMap<(String, Vec<String>), Vec<i64>> = BTreeMap::new();
+    for v in json_lines(&out) {
+        let key = v["key"].as_str().unwrap().to_string();
+        let (columns, _) = &shape[&key];
+        let mut group: Vec<String> = columns
+            .iter()
+            .map(|c| format!("{c}={}", v["row"][c].as_str().unwrap_or("?")))
+            .collect();
+        group.sort();
+        rows.entry((key, group))
+            .or_default()
+            .push(v["ms"].as_i64().unwrap());
+    }
+    let mut spark_reports: BTreeSet<Report> = BTreeSet::new();
+    for ((key, group), mut times) in rows {
+        let span = shape[&key].1;
+        times.sort_unstable();
+        let mut last: Option<i64> = None;
+        for t in times {
+            if last.is_none_or(|l| t > l + span) {
+                spark_reports.insert((key.clone(), group.clone(), t));
+                last = Some(t);
+            }
+        }
+    }
+    println!(
+        "correlations: {} compared, {} reports from sigc eval, {} from Spark",
+        shape.len(),
+        eval_reports.len(),
+        spark_reports.len()
+    );
+    for r in spark_reports.symmetric_difference(&eval_reports) {
+        let side = if spark_reports.contains(r) {
+            "Spark"
+        } else {
+            "sigc eval"
+        };
+        println!("  only {side}: {} {:?} at {} ms", r.0, r.1, r.2);
+    }
+    assert!(shape.len() >= 12, "{} correlations compared", shape.len());
+    assert!(eval_reports.len() >= 12, "too few reports to compare");
+    assert_eq!(spark_reports, eval_reports, "Spark and sigc eval disagree");
+}
+
+/// One correlation report: (case/title, sorted `field=value` group, window end in epoch ms).
+type Report = (String, Vec<String>, i64);
+
+/// The group-by columns and the timespan (ms) of a sliding-window query, read from its
+/// `PARTITION BY ... ORDER BY sigc_time RANGE BETWEEN INTERVAL N SECONDS PRECEDING`.
+fn window_shape(query: &str) -> (Vec<String>, i64) {
+    let (_, rest) = query
+        .split_once("RANGE BETWEEN INTERVAL ")
+        .expect("a sliding window");
+    let seconds: i64 = rest.split_whitespace().next().unwrap().parse().unwrap();
+    let columns = query
+        .split_once("PARTITION BY ")
+        .and_then(|(_, r)| r.split_once(" ORDER BY"))
+        .map(|(cols, _)| {
+            cols.split(", ")
+                .map(|c| c.trim_matches('`').replace("``", "`"))
+                .collect()
+        })
+        .unwrap_or_default();
+    (columns, seconds * 1000)
+}
+
+/// `YYYY-MM-DDTHH:MM:SS[.fff]Z` as epoch milliseconds (the evaluator writes UTC).
+fn epoch_ms(s: &str) -> i64 {
+    let n = |a: usize, b: usize| s[a..b].parse::<i64>().unwrap();
+    let (y, m, d) = (n(0, 4), n(5, 7), n(8, 10));
+    // Days from 1970-01-01 (Howard Hinnant's days_from_civil).
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let doy = (153 * ((m + 9) % 12) + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    let secs = days * 86_400 + n(11, 13) * 3600 + n(14, 16) * 60 + n(17, 19);
+    let frac = s[19..]
+        .strip_prefix('.')
+        .map(|f| {
+            let digits: String = f.chars().take_while(char::is_ascii_digit).collect();
+            format!("{digits:0<3}")[..3].parse::<i64>().unwrap()
+        })
+        .unwrap_or(0);
+    secs * 1000 + frac
 }
 
 /// Print and record the differences; their count.

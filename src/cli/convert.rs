@@ -344,13 +344,27 @@ fn text(args: &Args, b: &dyn Backend, routes: &[Pipelines]) -> u8 {
                 Some(Some(Item::Rule(r))) => vec![r.logsource.clone()],
                 _ => Vec::new(),
             };
-            // Under several routes, field names in correlations map as the first route maps them.
+            // Under several routes the evaluator reads a correlation's field by the first of
+            // its route names an event has; a query has one name per field, so routes that name
+            // the fields differently have no exact form here.
             routes
-                .first()
-                .map_or_else(
-                    || Ok(c.as_ref().clone()),
-                    |p| p.apply_correlation_with(c, &logsources),
-                )
+                .iter()
+                .map(|p| p.apply_correlation_with(c, &logsources))
+                .collect::<Result<Vec<_>, _>>()
+                .and_then(|mapped| {
+                    let names: Vec<Vec<String>> = mapped.iter().map(correlation_fields).collect();
+                    if let Some(other) = names.iter().find(|n| *n != &names[0]) {
+                        return Err(at(Diagnostic::error(
+                            Code::Unsupported,
+                            format!(
+                                "the routes name this correlation's fields differently ({} in one, {} in another): one query cannot group or aggregate by both",
+                                names[0].join(", "),
+                                other.join(", ")
+                            ),
+                        )));
+                    }
+                    Ok(mapped.into_iter().next().unwrap_or_else(|| c.as_ref().clone()))
+                })
                 .and_then(|mapped| {
                     b.convert_correlation(&mapped, &refs, format.query(), args.correlation_method)
                         .map_err(|msg| at(Diagnostic::error(Code::Unsupported, msg)))
@@ -659,4 +673,17 @@ fn bytecode(args: &Args) -> u8 {
         bytes.len()
     );
     u8::from(failed)
+}
+
+/// The event fields a correlation reads: its group-by fields, its aliases' fields and the
+/// fields its condition aggregates, in that order.
+fn correlation_fields(c: &crate::ir::rule::CorrelationIr) -> Vec<String> {
+    let mut out = c.group_by.clone();
+    for a in &c.aliases {
+        out.extend(a.fields.iter().map(|(_, f)| f.clone()));
+    }
+    if let crate::ir::rule::CorrelationCondition::Compare { fields, .. } = &c.condition {
+        out.extend(fields.iter().cloned());
+    }
+    out
 }

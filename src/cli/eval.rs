@@ -112,9 +112,9 @@ fn read_bytecode(rules: &[String]) -> Option<Result<Vm, Vec<Diagnostic>>> {
 /// What `sigc eval` runs: the VM, the correlations over its matches, and whether loading
 /// failed somewhere.
 pub(crate) struct Loaded {
-    vm: Vm,
+    pub(crate) vm: Vm,
     correlator: Correlator,
-    failed: bool,
+    pub(crate) failed: bool,
 }
 
 /// [`build_vm`] plus correlations: their fields are mapped through the same routes and

@@ -1,10 +1,10 @@
 //! `sigc eval --fields`: the events as the rules read them, instead of the matches. Each event
-//! becomes one flat JSON object: every field some rule reads that the event has (under the
-//! rule's name for it, whatever the event's shape: flat, nested EVTX JSON, Winlogbeat), its
-//! values as text (an array when the field has several), `null` for a JSON null; `sigc_values`,
-//! every scalar value of the event (what keywords search); `sigc_source` and `sigc_index`,
-//! where it came from. Loading these lines into another engine (Spark reads them as they are)
-//! gives it the same fields the evaluator sees.
+//! becomes one flat JSON object: every field some rule or correlation reads that the event has
+//! (under the rule's name for it, whatever the event's shape: flat, nested EVTX JSON,
+//! Winlogbeat), its values as text (an array when the field has several), `null` for a JSON
+//! null; `sigc_values`, every scalar value of the event (what keywords search); `sigc_source`
+//! and `sigc_index`, where it came from. Loading these lines into another engine (Spark reads
+//! them as they are) gives it the same fields the evaluator sees.
 
 use std::io::Write;
 
@@ -20,8 +20,10 @@ pub(crate) fn run(
     events: &[String],
     out: &mut dyn Write,
 ) -> u8 {
-    let (vm, mut failed) = match super::eval::build_vm(rules, pipelines) {
-        Ok(v) => v,
+    // With the correlations' fields (group-by, alias and value fields), so an engine that
+    // runs a correlation from these lines has what the evaluator groups and counts by.
+    let (vm, mut failed) = match super::eval::build_eval(rules, pipelines) {
+        Ok(loaded) => (loaded.vm, loaded.failed),
         Err(diags) => {
             super::check::report_to_stderr(&diags);
             return 2;

@@ -7,6 +7,10 @@ call; local Spark pays ~15 s to start, so each call does a whole batch).
                                           UNION ALL of the queries as written; OUT: JSON lines
                                           {"key", "source", "index"} per match
   driver.py sql SQL EVENTS OUT            one query over EVENTS as `dataTable`; OUT: its rows
+  driver.py correlate QUERIES - OUT       each correlation query over its own events file
+                                          (QUERIES lines {"key", "query", "events"}, plain
+                                          JSON lines); OUT: {"key", "ms", "row"} per row, `ms`
+                                          the row's `sigc_time` in epoch milliseconds
 
 QUERIES: JSON lines {"key", "query"}. EVENTS: JSON lines as `sigc eval --fields` writes them,
 read once and cached; each query reads its own view of them, narrowed to the columns it names
@@ -131,6 +135,18 @@ def sql(s, query, events_path, out):
             o.write(json.dumps(row.asDict(), sort_keys=True, default=str) + "\n")
 
 
+def correlate(s, queries, out):
+    with open(out, "w", encoding="utf-8") as o:
+        for i, q in enumerate(queries):
+            df = s.read.option("primitivesAsString", "true").json(q["events"])
+            query = narrow(df, q["query"], "sigc_c%d" % i)
+            rows = s.sql("SELECT unix_millis(sigc_time) AS sigc_ms, * FROM (\n%s\n)" % query).collect()
+            for row in rows:
+                d = row.asDict()
+                ms = d.pop("sigc_ms")
+                o.write(json.dumps({"key": q["key"], "ms": ms, "row": d}, sort_keys=True, default=str) + "\n")
+
+
 def main():
     cmd, a, events_path, out = sys.argv[1:5]
     s = spark()
@@ -138,6 +154,8 @@ def main():
         analyse(s, read_queries(a), events_path, out)
     elif cmd == "select":
         select(s, read_queries(a), events_path, out)
+    elif cmd == "correlate":
+        correlate(s, read_queries(a), out)
     elif cmd == "sql":
         with open(a, encoding="utf-8") as f:
             sql(s, f.read(), events_path, out)

@@ -13,7 +13,7 @@
 //! `temporal` counts the distinct rules that fired (or tests which, for a boolean condition);
 //! `temporal_ordered` over two rules holds when an event of the first precedes one of the
 //! second. The event time is the state `spark_time_column` of each rule (default
-//! `@timestamp`), read with `CAST(... AS TIMESTAMP)`.
+//! `@timestamp`), read as the evaluator reads it (see [`event_time`]).
 
 use super::expr::{ident, string};
 use crate::backend::correlation::{alias_arms, bounds, check, ordered_pair};
@@ -60,7 +60,7 @@ pub(crate) fn convert(
             Ok(ident(name))
         };
         let mut cols = vec![
-            format!("CAST({} AS TIMESTAMP) AS sigc_time", ident(time)),
+            format!("{} AS sigc_time", event_time(&ident(time))),
             format!("{} AS sigc_rule", string(r.name)),
         ];
         for g in &c.group_by {
@@ -262,5 +262,23 @@ fn bool_expr(e: &BoolExpr, refs: &[Referenced]) -> Result<String, String> {
             and: " AND ",
             or: " OR ",
         },
+    )
+}
+
+/// The event time of column `col` as the evaluator reads it (`src/eval/correlate/time.rs`), to
+/// the millisecond: a TIMESTAMP column as it is; text as RFC 3339 with its offset, as a date
+/// and time without one taken as UTC (not the session's time zone), or as an integer count of
+/// epoch seconds (below 10^11) or milliseconds. Anything else is NULL and takes no part:
+/// `TRY_CAST`, because under ANSI mode (Spark 4's default) one malformed time in the table
+/// would fail the whole query. Beyond Spark's range (10^15 ms, year 33658) NULL as well.
+fn event_time(col: &str) -> String {
+    let text = format!("trim(CAST({col} AS STRING))");
+    let n = format!("TRY_CAST({text} AS BIGINT)");
+    format!(
+        "timestamp_millis(unix_millis(CASE WHEN typeof({col}) = 'timestamp' THEN CAST({col} AS TIMESTAMP) \
+         WHEN {text} RLIKE '^-?[0-9]+$' THEN timestamp_millis(CASE WHEN abs({n}) < 100000000000 THEN {n} * 1000 \
+         WHEN abs({n}) < 1000000000000000 THEN {n} END) \
+         ELSE TRY_CAST(CASE WHEN {text} RLIKE '([Zz]|[+-][0-9][0-9](:?[0-9][0-9])?)$' THEN {text} \
+         ELSE concat({text}, 'Z') END AS TIMESTAMP) END))"
     )
 }
