@@ -88,6 +88,14 @@ fn driver(cmd: &str, input: &Path, events: &Path, out: &Path) {
     assert!(st.success(), "driver {cmd} failed");
 }
 
+/// An empty folder `name` under the tests' temporary folder (left behind for inspection).
+fn fresh_dir(name: &str) -> PathBuf {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(name);
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
 fn json_lines(path: &Path) -> Vec<Value> {
     let f = std::fs::File::open(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     BufReader::new(f)
@@ -118,9 +126,7 @@ fn hit(rule: &Value, source: &Value, index: &Value) -> Hit {
     ignore = "minutes of Spark: scripts/test.sh runs it in release"
 )]
 fn spark_engine() {
-    let tmp = Path::new(env!("CARGO_TARGET_TMPDIR")).join("spark");
-    let _ = std::fs::remove_dir_all(&tmp);
-    std::fs::create_dir_all(&tmp).unwrap();
+    let tmp = fresh_dir("spark");
     let rules = [shared("corpus/sigma/rules"), format!("{ROOT}/rules")];
     let rule_args: Vec<&str> = rules.iter().map(String::as_str).collect();
 
@@ -364,27 +370,24 @@ fn spark_engine() {
     ignore = "a minute of Spark: scripts/test.sh runs it in release"
 )]
 fn spark_playbook() {
-    let tmp = Path::new(env!("CARGO_TARGET_TMPDIR")).join("spark_playbook");
-    let _ = std::fs::remove_dir_all(&tmp);
-    std::fs::create_dir_all(&tmp).unwrap();
+    let tmp = fresh_dir("spark_playbook");
     playbook(&tmp);
 }
 
 /// Step 5, correlations: every sliding-window query sigc writes for the evaluator's
 /// correlation fixtures (`tests/fixtures/eval/correlations/<case>.yml` with `<case>.jsonl`),
-/// run on Spark over the fixture's events, reports what `sigc eval` reports. Spark returns every event whose
-/// window holds the condition; the evaluator reports the first of them per group and then the
-/// next one more than a timespan later (its module documentation), so the Spark rows go through
-/// that same rule before the two are compared, as (correlation, group values, window end).
+/// run on Spark over the fixture's events, reports what `sigc eval` reports. Spark returns
+/// every event whose window holds the condition; the evaluator reports the first of them per
+/// group and then the next one more than a timespan later (its module documentation), so the
+/// Spark rows go through that same rule before the two are compared, as (correlation, group
+/// values, window end).
 #[test]
 #[cfg_attr(
     debug_assertions,
     ignore = "half a minute of Spark: scripts/test.sh runs it in release"
 )]
 fn spark_correlations() {
-    let tmp = Path::new(env!("CARGO_TARGET_TMPDIR")).join("spark_correlations");
-    let _ = std::fs::remove_dir_all(&tmp);
-    std::fs::create_dir_all(&tmp).unwrap();
+    let tmp = fresh_dir("spark_correlations");
     let dir = Path::new(ROOT).join("tests/fixtures/eval/correlations");
     let mut cases: Vec<String> = std::fs::read_dir(&dir)
         .unwrap()
