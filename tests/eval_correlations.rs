@@ -239,6 +239,19 @@ fn aliases_read_each_rules_own_field() {
     assert_eq!(line["group"]["remote_ip"], "203.0.113.9");
 }
 
+/// `--fields` writes the fields correlations read as well (here the aliases' `source.ip` and
+/// `destination.ip`, which no rule tests), flat: what another engine needs to run them.
+#[test]
+fn fields_include_what_correlations_read() {
+    let run = eval_with("aliases", "aliases", &["--fields"]);
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
+    assert_eq!(run.lines.len(), 4);
+    let first = &run.lines[0];
+    assert_eq!(first["source.ip"], "203.0.113.9");
+    assert_eq!(first["destination.ip"], "10.0.0.5");
+    assert_eq!(first["http.response.status_code"], "500");
+}
+
 #[test]
 fn chained_correlations() {
     let run = eval("chain");
