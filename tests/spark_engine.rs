@@ -545,26 +545,11 @@ fn window_shape(query: &str) -> (Vec<String>, i64) {
     (columns, seconds * 1000)
 }
 
-/// `YYYY-MM-DDTHH:MM:SS[.fff]Z` as epoch milliseconds (the evaluator writes UTC).
+/// A report's RFC 3339 time as epoch milliseconds.
 fn epoch_ms(s: &str) -> i64 {
-    let n = |a: usize, b: usize| s[a..b].parse::<i64>().unwrap();
-    let (y, m, d) = (n(0, 4), n(5, 7), n(8, 10));
-    // Days from 1970-01-01 (Howard Hinnant's days_from_civil).
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let doy = (153 * ((m + 9) % 12) + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    let days = era * 146_097 + doe - 719_468;
-    let secs = days * 86_400 + n(11, 13) * 3600 + n(14, 16) * 60 + n(17, 19);
-    let frac = s[19..]
-        .strip_prefix('.')
-        .map(|f| {
-            let digits: String = f.chars().take_while(char::is_ascii_digit).collect();
-            format!("{digits:0<3}")[..3].parse::<i64>().unwrap()
-        })
-        .unwrap_or(0);
-    secs * 1000 + frac
+    s.parse::<jiff::Timestamp>()
+        .unwrap_or_else(|e| panic!("{s}: {e}"))
+        .as_millisecond()
 }
 
 /// Print and record the differences; their count.
