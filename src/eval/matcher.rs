@@ -18,7 +18,19 @@ use ipnet::IpNet;
 use memchr::memmem::Finder;
 
 use super::event::{Event, Kind, Value, lowercase};
-use crate::ir::pred::{NumOp, Piece, RefShape, Shape, StrMatch, TimePart};
+use crate::ir::pred::{NumOp, Piece, RefShape, RegexMatch, Shape, StrMatch, TimePart};
+
+/// A rule's regex as the evaluator runs it: its flags, and a size limit that keeps a hostile
+/// pattern from taking the memory.
+pub fn regex(r: &RegexMatch) -> Result<regex::Regex, String> {
+    regex::RegexBuilder::new(&r.pattern)
+        .case_insensitive(r.ignore_case)
+        .multi_line(r.multi_line)
+        .dot_matches_new_line(r.dot_all)
+        .size_limit(1 << 24)
+        .build()
+        .map_err(|e| format!("regular expression `{}`: {e}", r.pattern))
+}
 
 #[derive(Debug, Clone)]
 pub enum Matcher {

@@ -305,16 +305,7 @@ impl Vm {
 fn compile_test(program: &Program, test: &Test) -> Result<Matcher, String> {
     Ok(match test {
         Test::Str(m) => Matcher::Str(StrMatcher::new(m)?),
-        Test::Regex(r) => {
-            let re = regex::RegexBuilder::new(&r.pattern)
-                .case_insensitive(r.ignore_case)
-                .multi_line(r.multi_line)
-                .dot_matches_new_line(r.dot_all)
-                .size_limit(1 << 24)
-                .build()
-                .map_err(|e| format!("regular expression `{}`: {e}", r.pattern))?;
-            Matcher::Regex(re)
-        }
+        Test::Regex(r) => Matcher::Regex(super::matcher::regex(r)?),
         Test::Num(op, n) => Matcher::Num(
             *op,
             match n.value {

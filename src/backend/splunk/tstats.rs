@@ -394,12 +394,7 @@ fn fill_changes(test: &Test, fill: Fill) -> bool {
                 || (fill.fallback && (!whole || sm.matches("")))
         }
         Test::Regex(r) => {
-            let Ok(re) = regex::RegexBuilder::new(&r.pattern)
-                .case_insensitive(r.ignore_case)
-                .multi_line(r.multi_line)
-                .dot_matches_new_line(r.dot_all)
-                .build()
-            else {
+            let Ok(re) = crate::eval::matcher::regex(r) else {
                 return true;
             };
             fill.zero
