@@ -17,6 +17,7 @@ pub mod bytecode;
 pub(crate) mod check;
 pub mod cli;
 pub mod diagnostic;
+pub(crate) mod driver;
 pub mod eval;
 pub mod ir;
 pub mod load;

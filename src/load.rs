@@ -110,7 +110,9 @@ impl Input {
 
 /// Expand folders into their `*.yml`/`*.yaml` files, sorted so output order is stable. A rule's
 /// test file (`<rule>.tests.yml`, read by `sigc test`) is not a rule and is passed over; named
-/// on its own it is loaded like any file.
+/// on its own it is loaded like any file. So are a rule repository's `sigc.yml` and the output
+/// tree `sigc build` writes (a folder holding its `manifest.tsv`), whose YAML files are
+/// generated queries, not rules.
 pub fn expand(inputs: &[Input]) -> Vec<Result<Input, Diagnostic>> {
     let mut out = Vec::new();
     for input in inputs {
@@ -143,6 +145,9 @@ fn walk(dir: &Path, files: &mut Vec<PathBuf>, errors: &mut Vec<Result<Input, Dia
             return;
         }
     };
+    if is_build_output(dir) {
+        return;
+    }
     for entry in entries.flatten() {
         let path = entry.path();
         if path.is_dir() {
@@ -151,10 +156,20 @@ fn walk(dir: &Path, files: &mut Vec<PathBuf>, errors: &mut Vec<Result<Input, Dia
             path.extension().and_then(|e| e.to_str()),
             Some("yml" | "yaml")
         ) && !is_rule_tests(&path)
+            && path.file_name().and_then(|n| n.to_str()) != Some("sigc.yml")
         {
             files.push(path);
         }
     }
+}
+
+/// The first line of the manifest `sigc build` writes at the top of its output tree.
+pub const MANIFEST_HEADER: &str = "path\tindex\tid\toutput\tstatus\tfile\treason";
+
+/// A folder `sigc build` wrote: it holds a `manifest.tsv` that starts with [`MANIFEST_HEADER`].
+fn is_build_output(dir: &Path) -> bool {
+    std::fs::read_to_string(dir.join("manifest.tsv"))
+        .is_ok_and(|t| t.lines().next() == Some(MANIFEST_HEADER))
 }
 
 /// `<rule>.tests.yml`: the events `sigc test` runs a rule on.
@@ -223,6 +238,20 @@ pub fn load(inputs: &[Input]) -> RuleSet {
     };
     link(&mut set);
     set
+}
+
+/// `path` relative to `root`, with `/` between its parts (a path outside `root` as given).
+pub fn relative_name(root: &Path, path: &Path) -> String {
+    let Ok(rel) = path.strip_prefix(root) else {
+        return path.display().to_string();
+    };
+    rel.components()
+        .filter_map(|c| match c {
+            std::path::Component::Normal(s) => Some(s.to_string_lossy().into_owned()),
+            _ => None,
+        })
+        .collect::<Vec<_>>()
+        .join("/")
 }
 
 /// Load one in-memory text (tests, fuzzing).

@@ -749,7 +749,10 @@ fn bundled_rules_pass_their_own_tests() {
     while let Some(d) = stack.pop() {
         for e in std::fs::read_dir(&d).unwrap().flatten() {
             let p = e.path();
-            if p.is_dir() {
+            // The pack's build configuration and its generated tree are not rules.
+            if p.ends_with("generated") || p.ends_with("sigc.yml") {
+                continue;
+            } else if p.is_dir() {
                 stack.push(p);
             } else if p.to_str().is_some_and(|s| s.ends_with(".tests.yml")) {
                 continue;

@@ -41,6 +41,8 @@ pub(crate) trait Backend: Sync {
     fn name(&self) -> &'static str;
     /// Output formats (`-f`), the first being the default.
     fn formats(&self) -> &'static [&'static str];
+    /// The extension of a file holding one query (`sigc build`'s per-rule files).
+    fn extension(&self) -> &'static str;
     /// One rule (pipelines already applied) as a query in `format`, or why it cannot be one.
     fn convert(&self, rule: &RuleIr, format: &str) -> Result<String, String>;
     /// A correlation (pipelines applied) over its referenced documents, already converted.

@@ -5,14 +5,13 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use super::check::report_to_stderr;
-use crate::bytecode::{Program, codec};
+use crate::bytecode::Program;
 use crate::diagnostic::{Code, Diagnostic};
-use crate::eval::correlate::{self, Correlating, Correlator, Report, ReportSink};
+use crate::driver;
+use crate::eval::correlate::{Correlating, Correlator, Report, ReportSink};
 use crate::eval::engine::{self, Match, Options, Sink};
 use crate::eval::input::ReadError;
 use crate::eval::vm::Vm;
-use crate::load::{self, Item};
-use crate::pipeline::{self, Pipelines};
 
 #[derive(clap::Args)]
 pub(crate) struct Args {
@@ -42,139 +41,25 @@ pub(crate) struct Args {
     events: Vec<String>,
 }
 
-/// Rule files loaded with the routes to compile them by, and what loading reported.
-struct RuleFiles {
-    set: load::RuleSet,
-    diags: Vec<Diagnostic>,
-    failed: bool,
-    variants: Vec<Pipelines>,
-}
-
-/// Load rule files and the routes to compile them with; the documents' diagnostics and whether
-/// any document failed come back for the caller to report.
-fn load_with_routes(rules: &[String], pipelines: &[String]) -> Result<RuleFiles, Vec<Diagnostic>> {
-    let set = load::load(&super::inputs(rules));
-    let diags: Vec<Diagnostic> = set
-        .docs
-        .iter()
-        .flat_map(|d| d.diagnostics.iter().cloned())
-        .collect();
-    let failed = set.has_errors();
-    let variants = routes(pipelines).map_err(|d| vec![d])?;
-    Ok(RuleFiles {
-        set,
-        diags,
-        failed,
-        variants,
-    })
-}
-
-/// Load rules (YAML or bytecode) and routing into a VM.
+/// Rules (YAML or bytecode) and routing into a VM, reporting what loading found; whether any
+/// document failed comes back with it.
 pub(crate) fn build_vm(
     rules: &[String],
     pipelines: &[String],
 ) -> Result<(Vm, bool), Vec<Diagnostic>> {
-    if let Some(vm) = read_bytecode(rules) {
-        return vm.map(|vm| (vm, false));
-    }
-    let RuleFiles {
-        set,
-        mut diags,
-        failed,
-        variants,
-    } = load_with_routes(rules, pipelines)?;
-    let rules: Vec<_> = set.rules().cloned().collect();
-    let (program, problems) = engine::compile(&rules, &variants);
-    let failed = failed || problems.iter().any(Diagnostic::is_error);
-    diags.extend(problems);
-    report_to_stderr(&diags);
-    engine::vm(program)
-        .map(|vm| (vm, failed))
-        .map_err(|d| vec![d])
+    let c = driver::eval::vm(rules, pipelines)?;
+    report_to_stderr(&c.diagnostics);
+    Ok((c.value, c.failed))
 }
 
-/// A single bytecode file given as `--rules`, as a VM; `None` when the rules are YAML.
-fn read_bytecode(rules: &[String]) -> Option<Result<Vm, Vec<Diagnostic>>> {
-    let [one] = rules else {
-        return None;
-    };
-    let bytes = std::fs::read(one).ok()?;
-    if !bytes.starts_with(codec::MAGIC) {
-        return None;
-    }
-    Some(
-        codec::decode(&bytes)
-            .map_err(|e| vec![Diagnostic::error(Code::Io, format!("{one}: {e}"))])
-            .and_then(|program| engine::vm(program).map_err(|d| vec![d])),
-    )
-}
-
-/// What `sigc eval` runs: the VM, the correlations over its matches, and whether loading
-/// failed somewhere.
-pub(crate) struct Loaded {
-    pub(crate) vm: Vm,
-    correlator: Correlator,
-    pub(crate) failed: bool,
-}
-
-/// [`build_vm`] plus correlations: their fields are mapped through the same routes and
-/// compiled in so every match captures them. (A bytecode file holds no correlations.)
+/// [`build_vm`] plus correlations.
 pub(crate) fn build_eval(
     rules: &[String],
     pipelines: &[String],
-) -> Result<Loaded, Vec<Diagnostic>> {
-    if let Some(vm) = read_bytecode(rules) {
-        return vm.map(|vm| Loaded {
-            vm,
-            correlator: Correlator::default(),
-            failed: false,
-        });
-    }
-    let RuleFiles {
-        set,
-        mut diags,
-        failed,
-        variants,
-    } = load_with_routes(rules, pipelines)?;
-    let (docs, rules): (Vec<usize>, Vec<_>) = set
-        .docs
-        .iter()
-        .enumerate()
-        .filter_map(|(i, d)| match &d.item {
-            Some(Item::Rule(r)) => Some((i, r.clone())),
-            _ => None,
-        })
-        .unzip();
-    let (plan, plan_problems) = correlate::plan(&set, &variants);
-    let extra = if plan.is_empty() {
-        Vec::new()
-    } else {
-        plan.fields()
-    };
-    let (program, problems, compiled) = engine::compile_with(&rules, &variants, &extra);
-    let failed = failed || problems.iter().any(Diagnostic::is_error);
-    diags.extend(problems);
-    diags.extend(plan_problems);
-    let rule_docs = compiled
-        .iter()
-        .filter_map(|&i| docs.get(i).copied())
-        .collect();
-    let (correlator, skipped) = Correlator::new(plan, &program.fields, rule_docs, &set);
-    diags.extend(skipped);
-    report_to_stderr(&diags);
-    let vm = engine::vm(program).map_err(|d| vec![d])?;
-    Ok(Loaded {
-        vm,
-        correlator,
-        failed,
-    })
-}
-
-pub(crate) fn routes(pipelines: &[String]) -> Result<Vec<Pipelines>, Diagnostic> {
-    if !pipelines.is_empty() {
-        return Ok(vec![pipeline::resolve_all(pipelines)?]);
-    }
-    pipeline::route::default_routes(&[])
+) -> Result<(driver::eval::Loaded, bool), Vec<Diagnostic>> {
+    let c = driver::eval::evaluator(rules, pipelines)?;
+    report_to_stderr(&c.diagnostics);
+    Ok((c.value, c.failed))
 }
 
 struct JsonSink<'a> {
@@ -288,17 +173,14 @@ pub(crate) fn run(args: &Args) -> u8 {
         };
         return super::fields::run(&args.rules, &args.pipelines, &args.events, &mut out);
     }
-    let Loaded {
-        vm,
-        correlator,
-        mut failed,
-    } = match build_eval(&args.rules, &args.pipelines) {
-        Ok(v) => v,
-        Err(diags) => {
-            report_to_stderr(&diags);
-            return 2;
-        }
-    };
+    let (driver::eval::Loaded { vm, correlator }, mut failed) =
+        match build_eval(&args.rules, &args.pipelines) {
+            Ok(v) => v,
+            Err(diags) => {
+                report_to_stderr(&diags);
+                return 2;
+            }
+        };
     let Some(out) = output(args) else {
         return 2;
     };

@@ -23,7 +23,7 @@ pub(crate) fn run(
     // With the correlations' fields (group-by, alias and value fields), so an engine that
     // runs a correlation from these lines has what the evaluator groups and counts by.
     let (vm, mut failed) = match super::eval::build_eval(rules, pipelines) {
-        Ok(loaded) => (loaded.vm, loaded.failed),
+        Ok((loaded, failed)) => (loaded.vm, failed),
         Err(diags) => {
             super::check::report_to_stderr(&diags);
             return 2;

@@ -30,7 +30,7 @@ pub(crate) fn run(what: What) -> u8 {
             }
         }
         What::Targets => {
-            for t in super::convert::targets() {
+            for t in crate::driver::convert::targets() {
                 println!("{t}");
             }
         }

@@ -1,8 +1,10 @@
 //! The command line: argument parsing and one file per command.
 
+mod build;
 mod check;
 mod convert;
 mod debug;
+mod diff;
 mod eval;
 mod fields;
 mod list;
@@ -25,6 +27,14 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Build a rule repository's whole output tree from its `sigc.yml` (or, with `--check`,
+    /// verify the committed tree is what the rules generate).
+    Build(build::Args),
+    /// What the changes since a git revision do: query diffs per output, and each changed
+    /// rule's matches on the baseline events before and after.
+    Diff(diff::Args),
+    /// Write a commented starter `sigc.yml`.
+    Init(build::InitArgs),
     /// Load and lower rules, reporting every problem with file:line:col.
     Check {
         /// Output format.
@@ -148,6 +158,9 @@ pub fn main() -> ExitCode {
             ListWhat::Targets => list::What::Targets,
             ListWhat::Codes => list::What::Codes,
         }),
+        Command::Build(args) => build::run(&args),
+        Command::Diff(args) => diff::run(&args),
+        Command::Init(args) => build::init(&args),
         Command::Convert(args) => convert::run(&args),
         Command::Eval(args) => eval::run(&args),
         Command::Test(args) => test::run(&args),

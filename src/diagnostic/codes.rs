@@ -106,6 +106,11 @@ codes! {
     Unsupported = "E081", "unsupported";
     /// An output template (`--template`), its settings (`--set`) or its rendering is wrong.
     Template = "E082", "template";
+    /// A rule repository's `sigc.yml` is malformed: an unknown key, target, format or pipeline,
+    /// or a value of the wrong type.
+    Config = "E090", "config";
+    /// The committed output tree differs from what the rules generate (`sigc build --check`).
+    StaleOutput = "E091", "stale-output";
     /// A key is not part of the Sigma specification (kept, but maybe misspelt or misplaced).
     UnknownKey = "W001", "unknown-key";
     /// Condition keywords are lowercase in Sigma.

@@ -113,5 +113,39 @@ impl std::fmt::Display for Diagnostic {
 
 impl std::error::Error for Diagnostic {}
 
+/// The candidate closest to `word` within two edits (Levenshtein), for "did you mean" hints on
+/// short names; ties go to the alphabetically first.
+pub fn closest<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+    candidates
+        .into_iter()
+        .map(|c| (edit_distance(word, c), c))
+        .min()
+        .filter(|(d, _)| *d <= 2)
+        .map(|(_, c)| c)
+}
+
+/// Levenshtein distance with adjacent transpositions counted as one edit (optimal string
+/// alignment): `outptus` is one edit from `outputs`.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let a: Vec<char> = a.chars().collect();
+    let b: Vec<char> = b.chars().collect();
+    let mut rows = vec![(0..=b.len()).collect::<Vec<usize>>()];
+    for i in 1..=a.len() {
+        let mut cur = vec![i; b.len() + 1];
+        for j in 1..=b.len() {
+            let prev = &rows[i - 1];
+            let mut d = (prev[j - 1] + usize::from(a[i - 1] != b[j - 1]))
+                .min(prev[j] + 1)
+                .min(cur[j - 1] + 1);
+            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
+                d = d.min(rows[i - 2][j - 2] + 1);
+            }
+            cur[j] = d;
+        }
+        rows.push(cur);
+    }
+    rows[a.len()][b.len()]
+}
+
 /// Shorthand used by every stage: most functions fail with exactly one diagnostic.
 pub type Result<T, E = Diagnostic> = std::result::Result<T, E>;

@@ -14,7 +14,7 @@ use super::prefilter::Cache;
 use super::vm::Vm;
 use crate::bytecode::Program;
 use crate::bytecode::compile::Compiler;
-use crate::diagnostic::{Code, Diagnostic};
+use crate::diagnostic::{Code, Diagnostic, Result};
 use crate::ir::rule::RuleIr;
 use crate::pipeline::Pipelines;
 use crate::pipeline::route::{Routed, route};
@@ -57,8 +57,11 @@ pub fn compile_with(
     let mut c = Compiler::new();
     let mut compiled = Vec::with_capacity(rules.len());
     let mut problems = Vec::new();
-    for (index, rule) in rules.iter().enumerate() {
-        let expr = match route(rule, variants) {
+    // Routing applies pipelines rule by rule, the costly part: in parallel, then compiled in
+    // order so the program is the same at any thread count.
+    let routed: Vec<Result<Routed>> = rules.par_iter().map(|r| route(r, variants)).collect();
+    for ((index, rule), routed) in rules.iter().enumerate().zip(routed) {
+        let expr = match routed {
             Ok(Routed::Rule(r)) => r.matcher(),
             Ok(Routed::NoRoute) => {
                 problems.push(

@@ -62,6 +62,24 @@ impl RuleIr {
     pub fn matcher(&self) -> Expr {
         Expr::or(self.conditions.iter().cloned())
     }
+
+    /// The rule's name for output files and names under a target, the same for every target:
+    /// its `name`, else its title in snake case (`Suspicious Encoded PowerShell` →
+    /// `suspicious_encoded_powershell`).
+    pub fn file_stem(&self) -> String {
+        if let Some(n) = &self.header.name {
+            return n.clone();
+        }
+        let mut out = String::new();
+        for c in self.header.title.chars() {
+            if c.is_ascii_alphanumeric() {
+                out.push(c.to_ascii_lowercase());
+            } else if !out.ends_with('_') {
+                out.push('_');
+            }
+        }
+        out.trim_matches('_').to_string()
+    }
 }
 
 #[derive(Debug, Clone)]

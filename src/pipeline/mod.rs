@@ -134,14 +134,19 @@ impl Pipelines {
             state,
             ..
         } = w;
+        // Built field by field: cloning the whole rule would copy its conditions only to
+        // replace them.
         let mut out = RuleIr {
+            origin: rule.origin.clone(),
             header,
+            logsource: rule.logsource.clone(),
+            conditions: Vec::new(),
             applied,
             state: state
                 .into_iter()
                 .map(|(k, v)| (k, v.state_text()))
                 .collect(),
-            ..rule.clone()
+            filters: rule.filters.clone(),
         };
         if let Target::Rule { logsource, trees } = target {
             out.logsource = logsource;

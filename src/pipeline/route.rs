@@ -56,7 +56,7 @@ pub(crate) fn route(rule: &RuleIr, routes: &[Pipelines]) -> Result<Routed> {
             Err(d) => failed = Some(d),
         }
     }
-    let Some(first) = claimed.first() else {
+    if claimed.is_empty() {
         if let Some(d) = failed {
             return Err(d);
         }
@@ -74,10 +74,14 @@ pub(crate) fn route(rule: &RuleIr, routes: &[Pipelines]) -> Result<Routed> {
         // The cheap test first: targets that evaluate in order skip the rule on Windows events.
         r.conditions = vec![Expr::and([not_windows, rule.matcher()])];
         return Ok(Routed::Rule(Box::new(r)));
+    }
+    let conditions = vec![Expr::or(claimed.iter().map(RuleIr::matcher))];
+    let mut claimed = claimed.into_iter();
+    let Some(mut merged) = claimed.next() else {
+        return Ok(Routed::NoRoute);
     };
-    let mut merged = first.clone();
-    merged.conditions = vec![Expr::or(claimed.iter().map(RuleIr::matcher))];
-    for other in &claimed[1..] {
+    merged.conditions = conditions;
+    for other in claimed {
         for id in &other.applied {
             if !merged.applied.contains(id) {
                 merged.applied.push(id.clone());

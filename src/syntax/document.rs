@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use super::ast::*;
 use super::condition;
-use crate::diagnostic::{Code, Diagnostic};
+use crate::diagnostic::{Code, Diagnostic, closest};
 use crate::source::{SourceFile, Span, Spanned};
 use crate::yaml::{Node, NodeKind};
 
@@ -531,13 +531,8 @@ fn modifier_help(part: &str) -> String {
         "contain" | "includes" => "did you mean `contains`?".into(),
         _ => {
             // A misspelling: the closest modifier within two edits.
-            let closest = Modifier::ALL
-                .iter()
-                .map(|m| (edit_distance(&lower, m.name()), m.name()))
-                .min()
-                .filter(|(d, _)| *d <= 2);
-            match closest {
-                Some((_, name)) => format!("did you mean `{name}`?"),
+            match closest(&lower, Modifier::ALL.iter().map(|m| m.name())) {
+                Some(name) => format!("did you mean `{name}`?"),
                 None => {
                     let names: Vec<&str> = Modifier::ALL.iter().map(|m| m.name()).collect();
                     format!("known modifiers: {}", names.join(", "))
@@ -545,21 +540,6 @@ fn modifier_help(part: &str) -> String {
             }
         }
     }
-}
-
-/// Levenshtein distance, for "did you mean" hints on short names.
-fn edit_distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut prev: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut cur = vec![i + 1];
-        for (j, &cb) in b.iter().enumerate() {
-            let sub = prev[j] + usize::from(ca != cb);
-            cur.push(sub.min(prev[j + 1] + 1).min(cur[j] + 1));
-        }
-        prev = cur;
-    }
-    prev[b.len()]
 }
 
 pub fn parse_values(cx: &mut Ctx, node: &Node) -> Option<Vec<Spanned<Value>>> {

@@ -59,6 +59,10 @@ impl Backend for Kql {
         "kql"
     }
 
+    fn extension(&self) -> &'static str {
+        "kql"
+    }
+
     fn formats(&self) -> &'static [&'static str] {
         &["default"]
     }

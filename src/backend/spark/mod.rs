@@ -49,6 +49,10 @@ impl Backend for Spark {
         "spark"
     }
 
+    fn extension(&self) -> &'static str {
+        "sql"
+    }
+
     fn formats(&self) -> &'static [&'static str] {
         &["default", "where"]
     }

@@ -53,6 +53,10 @@ impl Backend for Splunk {
         "splunk"
     }
 
+    fn extension(&self) -> &'static str {
+        "spl"
+    }
+
     fn formats(&self) -> &'static [&'static str] {
         &["default", "tstats"]
     }

@@ -124,20 +124,9 @@ pub(crate) fn convert(rule: &RuleIr) -> Result<String, String> {
 /// Windows channel where the dataset holds every channel).
 const INHERITED: [&str; 3] = ["host", "source", "sourcetype"];
 
-/// The rule's name in security_content's style: its `name`, else its title in snake case.
+/// The rule's name in security_content's style: [`RuleIr::file_stem`].
 pub(crate) fn rule_name(rule: &RuleIr) -> String {
-    if let Some(n) = &rule.header.name {
-        return n.clone();
-    }
-    let mut out = String::new();
-    for c in rule.header.title.chars() {
-        if c.is_ascii_alphanumeric() {
-            out.push(c.to_ascii_lowercase());
-        } else if !out.ends_with('_') {
-            out.push('_');
-        }
-    }
-    out.trim_matches('_').to_string()
+    rule.file_stem()
 }
 
 /// `path=name` pairs.

@@ -1,0 +1,2 @@
+SELECT * FROM `windows_events`
+WHERE ((lower(CAST(`Channel` AS STRING)) = 'microsoft-windows-sysmon/operational' AND CAST(`EventID` AS STRING) = '1' AND (endswith(lower(CAST(`ParentImage` AS STRING)), '\\wsmprovhost.exe') OR endswith(lower(CAST(`Image` AS STRING)), '\\wsmprovhost.exe'))) OR (lower(CAST(`Channel` AS STRING)) = 'security' AND CAST(`EventID` AS STRING) = '4688' AND (endswith(lower(CAST(`ParentProcessName` AS STRING)), '\\wsmprovhost.exe') OR endswith(lower(CAST(`NewProcessName` AS STRING)), '\\wsmprovhost.exe'))))
