@@ -148,7 +148,7 @@ fn summary(config: &Config, tree: &Tree, w: &build::Written) {
         };
         let _ = writeln!(
             out,
-            "  {:<width$} {files:>5} {:<5}  {ok} rules{refused}",
+            "  {:<width$} {files:>5} {:<5}  {ok} converted{refused}",
             format!("{name}/"),
             if files == 1 { "file" } else { "files" },
         );
@@ -156,29 +156,25 @@ fn summary(config: &Config, tree: &Tree, w: &build::Written) {
     let _ = writeln!(out, "  {}", build::MANIFEST);
     let refusals: usize = tree.counts.iter().map(|(_, _, r)| r).sum();
     let errors = tree.rows.iter().filter(|r| r.status == "error").count();
-    let _ = writeln!(
-        out,
-        "Built {} documents into {} outputs: {} files written, {} unchanged, {} removed. {}{}",
+    let mut paragraph = vec![format!(
+        "Built {} documents into {} outputs: {} files written, {} unchanged, {} removed.",
         tree.documents,
         tree.counts.len(),
         w.written,
         w.unchanged,
-        w.removed,
-        if refusals > 0 {
-            format!(
-                "{refusals} conversions refused (a target cannot express the rule exactly), each with its reason in {}/{}. ",
-                config.output,
-                build::MANIFEST
-            )
-        } else {
-            String::new()
-        },
-        if errors > 0 {
-            "Some rules failed to load (above); every other rule was built."
-        } else {
-            ""
-        }
-    );
+        w.removed
+    )];
+    if refusals > 0 {
+        paragraph.push(format!(
+            "{refusals} conversions refused (the target cannot express the rule exactly); the reasons are in {}/{}.",
+            config.output,
+            build::MANIFEST
+        ));
+    }
+    if errors > 0 {
+        paragraph.push("Some rules failed to load (above); every other rule was built.".into());
+    }
+    let _ = writeln!(out, "{}", paragraph.join(" "));
 }
 
 fn check(config: &Config, out_dir: &Path, tree: &Tree, args: &Args) -> u8 {
