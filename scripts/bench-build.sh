@@ -33,10 +33,17 @@ separate+=" $sigc convert -t splunk -f tstats -p splunk_cim $corpus >/dev/null 2
 separate+=" $sigc convert -t kql -p microsoft_xdr $corpus >/dev/null 2>&1;"
 separate+=" $sigc convert -t spark $corpus >/dev/null 2>&1;"
 separate+=" $sigc convert -t bytecode -o $work/rules.sigcb $corpus >/dev/null 2>&1; true"
-hyperfine -N --warmup 3 --runs 20 --style basic \
+# hyperfine's mean, and the median (the machine is shared: the median resists a busy run).
+median() {
+    python3 -c "import json,sys; [print(f\"{r['command']}: median {r['median']*1000:.0f} ms\") for r in json.load(open(sys.argv[1]))['results']]" "$1"
+}
+hyperfine -N --warmup 3 --runs 30 --style basic --export-json "$work/build.json" \
     -n build "$sigc build -q -C $work/corpus" \
     -n check "$sigc build -q --check -C $work/corpus"
-hyperfine --warmup 1 --runs 10 --style basic -n "five converts" "$separate"
+median "$work/build.json"
+hyperfine --warmup 1 --runs 10 --style basic --export-json "$work/converts.json" \
+    -n "five converts" "$separate"
+median "$work/converts.json"
 /usr/bin/time -f "build peak RSS %M KB" "$sigc" build -q -C "$work/corpus"
 
 # 2. sigc diff over a 100,356-event baseline.
@@ -64,4 +71,6 @@ rule=$repo/rules/windows/process_creation/proc_creation_win_wsmprovhost_session_
 sed -i "s/ParentImage|endswith: '\\\\wsmprovhost.exe'/ParentImage|endswith: '\\\\wsmprovhost2.exe'/" "$rule"
 git -C "$repo" diff --stat
 "$sigc" diff --base main -C "$repo/rules" | head -3
-hyperfine -N --warmup 2 --runs 10 --style basic -n diff "$sigc diff --base main -C $repo/rules"
+hyperfine -N --warmup 2 --runs 15 --style basic --export-json "$work/diff.json" \
+    -n diff "$sigc diff --base main -C $repo/rules"
+median "$work/diff.json"

@@ -9,14 +9,33 @@ use crate::diagnostic::{Code, Diagnostic};
 use crate::driver::build::{self, Change, Difference, Tree};
 use crate::driver::config::{self, Config};
 
+/// Where a rule repository's `sigc.yml` is (build, diff and test share these flags).
 #[derive(clap::Args)]
-pub(crate) struct Args {
+pub(crate) struct Repo {
     /// Run in this folder (where `sigc.yml` is).
     #[arg(short = 'C', value_name = "DIR")]
     dir: Option<String>,
     /// The configuration file (default: `sigc.yml` in the folder).
     #[arg(long, value_name = "FILE")]
     config: Option<String>,
+}
+
+impl Repo {
+    /// Load `sigc.yml`, reporting what is wrong with it (exit 2).
+    pub(crate) fn load(&self) -> Result<Config, u8> {
+        config::load(&config::locate(self.config.as_deref(), self.dir.as_deref())).map_err(
+            |diags| {
+                report_to_stderr(&diags);
+                2
+            },
+        )
+    }
+}
+
+#[derive(clap::Args)]
+pub(crate) struct Args {
+    #[command(flatten)]
+    repo: Repo,
     /// Write nothing: exit 1 with a diff when the committed tree differs from what the rules
     /// generate.
     #[arg(long)]
@@ -40,12 +59,14 @@ enum CheckFormat {
     Json,
 }
 
-/// Load `sigc.yml` as `-C`/`--config` say, reporting what is wrong with it.
-pub(crate) fn load_config(config: Option<&str>, dir: Option<&str>) -> Result<Config, u8> {
-    config::load(&config::locate(config, dir)).map_err(|diags| {
-        report_to_stderr(&diags);
-        2
-    })
+/// What loading the rules reported: errors always, warnings when asked.
+pub(crate) fn report_loading(diags: &[Diagnostic], warnings: bool) {
+    let shown: Vec<Diagnostic> = diags
+        .iter()
+        .filter(|d| d.is_error() || warnings)
+        .cloned()
+        .collect();
+    report_to_stderr(&shown);
 }
 
 /// Run `f` on a pool of `jobs` threads (all cores when `None`).
@@ -60,7 +81,7 @@ pub(crate) fn with_jobs<T: Send>(jobs: Option<usize>, f: impl FnOnce() -> T + Se
 }
 
 pub(crate) fn run(args: &Args) -> u8 {
-    let config = match load_config(args.config.as_deref(), args.dir.as_deref()) {
+    let config = match args.repo.load() {
         Ok(c) => c,
         Err(code) => return code,
     };
@@ -94,14 +115,7 @@ pub(crate) fn run(args: &Args) -> u8 {
             return 2;
         }
     };
-    // Load problems: errors always, warnings unless quiet.
-    let shown: Vec<Diagnostic> = tree
-        .diagnostics
-        .iter()
-        .filter(|d| d.is_error() || !args.quiet)
-        .cloned()
-        .collect();
-    report_to_stderr(&shown);
+    report_loading(&tree.diagnostics, !args.quiet);
     let out_dir = config.root.join(&config.output);
     let code = if args.check {
         check(&config, &out_dir, &tree, args)

@@ -4,18 +4,14 @@
 use std::fmt::Write as _;
 use std::io::Write;
 
-use super::build::{load_config, text_diff, with_jobs};
+use super::build::{Repo, report_loading, text_diff, with_jobs};
 use super::check::report_to_stderr;
 use crate::driver::diff::{self, Impact, OutputChange, Report, RuleChange, Side};
 
 #[derive(clap::Args)]
 pub(crate) struct Args {
-    /// Run in this folder (where `sigc.yml` is).
-    #[arg(short = 'C', value_name = "DIR")]
-    dir: Option<String>,
-    /// The configuration file (default: `sigc.yml` in the folder).
-    #[arg(long, value_name = "FILE")]
-    config: Option<String>,
+    #[command(flatten)]
+    repo: Repo,
     /// The revision to compare the working tree with (default: the merge base with the default
     /// branch: origin/HEAD, origin/main, origin/master, main or master).
     #[arg(long, value_name = "REV")]
@@ -36,7 +32,7 @@ enum Format {
 }
 
 pub(crate) fn run(args: &Args) -> u8 {
-    let config = match load_config(args.config.as_deref(), args.dir.as_deref()) {
+    let config = match args.repo.load() {
         Ok(c) => c,
         Err(code) => return code,
     };
@@ -47,13 +43,7 @@ pub(crate) fn run(args: &Args) -> u8 {
             return 2;
         }
     };
-    let errors: Vec<_> = report
-        .diagnostics
-        .iter()
-        .filter(|d| d.is_error())
-        .cloned()
-        .collect();
-    report_to_stderr(&errors);
+    report_loading(&report.diagnostics, false);
     let text = match args.format {
         Format::Text => text(&report),
         Format::Markdown => markdown(&report),
@@ -73,11 +63,14 @@ fn headline(r: &Report) -> String {
     } else {
         String::new()
     };
+    let base = if r.commit.starts_with(&r.base) {
+        short(&r.commit).to_string()
+    } else {
+        format!("{} ({})", r.base, short(&r.commit))
+    };
     format!(
-        "{} rule documents changed against {} ({}){baseline}",
-        r.rules.len(),
-        r.base,
-        short(&r.commit)
+        "{} rule documents changed against {base}{baseline}",
+        r.rules.len()
     )
 }
 
@@ -105,7 +98,12 @@ fn output_diff(r: &RuleChange, o: &OutputChange) -> String {
         o.before.as_ref().and_then(|s| s.text.as_deref()),
         o.after.as_ref().and_then(|s| s.text.as_deref()),
     );
-    let shown = format!("{}/{}", o.output, r.path);
+    let shown = [&o.after, &o.before]
+        .into_iter()
+        .flatten()
+        .map(|s| s.file.clone())
+        .find(|f| f != "-")
+        .unwrap_or_else(|| format!("{}/{}", o.output, r.path));
     match texts {
         (None, None) => format!("{} → {}\n", side_word(&o.before), side_word(&o.after)),
         (b, a) => {

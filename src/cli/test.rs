@@ -14,20 +14,17 @@ pub(crate) struct Args {
     /// Pipelines to use instead of the default Windows routing.
     #[arg(short = 'p', long = "pipeline")]
     pipelines: Vec<String>,
-    /// Run in this folder: with no paths, test the rule folders of its `sigc.yml` with the
+    /// With no paths: the rule folders of this repository's `sigc.yml`, tested with the
     /// pipelines its `tests:` names.
-    #[arg(short = 'C', value_name = "DIR")]
-    dir: Option<String>,
-    /// The configuration file to read the rule folders from (default: `sigc.yml` in the folder).
-    #[arg(long, value_name = "FILE")]
-    config: Option<String>,
+    #[command(flatten)]
+    repo: super::build::Repo,
     /// Rule files or folders (default: those of `sigc.yml`).
     paths: Vec<String>,
 }
 
 pub(crate) fn run(args: &Args) -> u8 {
     let (paths, pipelines) = if args.paths.is_empty() {
-        let config = match super::build::load_config(args.config.as_deref(), args.dir.as_deref()) {
+        let config = match args.repo.load() {
             Ok(c) => c,
             Err(code) => return code,
         };

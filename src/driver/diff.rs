@@ -47,6 +47,8 @@ impl Kind {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Side {
     pub(crate) status: String,
+    /// The output file, relative to the output tree (`-` for none).
+    pub(crate) file: String,
     pub(crate) reason: String,
     /// The rule's own output file (`None` in a file shared by many rules, such as
     /// `savedsearches.conf`, or when refused).
@@ -240,8 +242,13 @@ fn default_base(root: &Path) -> Result<String, Diagnostic> {
     .with_help("name the base revision with --base REV"))
 }
 
-/// Run git in `root`; its standard output, or its error as a diagnostic.
+/// Run git in `root`; its standard output as text, or its error as a diagnostic.
 fn git(root: &Path, args: &[&str]) -> Result<String, Diagnostic> {
+    git_bytes(root, args).map(|out| String::from_utf8_lossy(&out).into_owned())
+}
+
+/// Run git in `root`; its standard output, or its error as a diagnostic.
+fn git_bytes(root: &Path, args: &[&str]) -> Result<Vec<u8>, Diagnostic> {
     let out = Command::new("git")
         .arg("-C")
         .arg(root)
@@ -253,12 +260,12 @@ fn git(root: &Path, args: &[&str]) -> Result<String, Diagnostic> {
             Code::Io,
             format!(
                 "git {}: {}",
-                args.join(" "),
+                args.first().copied().unwrap_or_default(),
                 String::from_utf8_lossy(&out.stderr).trim()
             ),
         ));
     }
-    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    Ok(out.stdout)
 }
 
 /// The rule folders as they were at `commit`, unpacked under `into`; returns the repository
@@ -288,23 +295,10 @@ fn checkout(
     let top = git(root, &["rev-parse", "--show-toplevel"])?
         .trim()
         .to_string();
-    let out = Command::new("git")
-        .arg("-C")
-        .arg(&top)
-        .args(["archive", "--format=tar", commit, "--"])
-        .args(&paths)
-        .output()
-        .map_err(|e| Diagnostic::error(Code::Io, format!("cannot run git: {e}")))?;
-    if !out.status.success() {
-        return Err(Diagnostic::error(
-            Code::Io,
-            format!(
-                "git archive: {}",
-                String::from_utf8_lossy(&out.stderr).trim()
-            ),
-        ));
-    }
-    tar::Archive::new(out.stdout.as_slice())
+    let mut args = vec!["archive", "--format=tar", commit, "--"];
+    args.extend(paths.iter().map(String::as_str));
+    let tar = git_bytes(Path::new(&top), &args)?;
+    tar::Archive::new(tar.as_slice())
         .unpack(into)
         .map_err(|e| Diagnostic::error(Code::Io, format!("unpacking {commit}: {e}")))?;
     Ok(base_root)
@@ -367,6 +361,7 @@ fn side(tree: &Tree, path: &str, index: usize, output: &str) -> Option<Side> {
         .map(|b| String::from_utf8_lossy(b).into_owned());
     Some(Side {
         status: row.status.to_string(),
+        file: row.file.clone(),
         reason: row.reason.clone(),
         text,
     })
