@@ -16,11 +16,13 @@ PY=$PWD/target/spark-venv/bin/python
 cargo build --release --locked --quiet
 BIN=$PWD/target/release/sigc
 RULES=(../shared/corpus/sigma/rules rules)
+RULE_ARGS=()
+for r in "${RULES[@]}"; do RULE_ARGS+=(--rules "$r"); done
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 
-"$BIN" eval --rules "${RULES[@]}" --fields ../shared/corpus/sigma/regression_data > "$tmp/events.jsonl" 2>/dev/null || true
-"$BIN" eval --rules "${RULES[@]}" --fields ../shared/datasets 2>/dev/null |
+"$BIN" eval "${RULE_ARGS[@]}" --fields ../shared/corpus/sigma/regression_data > "$tmp/events.jsonl" 2>/dev/null || true
+"$BIN" eval "${RULE_ARGS[@]}" --fields ../shared/datasets 2>/dev/null |
     awk -v every="$EVERY" '{ match($0, /"sigc_source":"[^"]*"/); s = substr($0, RSTART, RLENGTH) }
         (NR - 1) % every == 0 || s != last { print } { last = s }' >> "$tmp/events.jsonl" || true
 events=$(wc -l < "$tmp/events.jsonl")
@@ -42,7 +44,7 @@ if [ "$PER_RULE" != 0 ]; then
     per_rule="$(echo "$(date +%s.%N) - $start" | bc) s"
 fi
 
-"$BIN" eval --rules "${RULES[@]}" -- ../shared/corpus/sigma/regression_data ../shared/datasets > "$tmp/eval.jsonl" 2>/dev/null || true
+"$BIN" eval "${RULE_ARGS[@]}" -- ../shared/corpus/sigma/regression_data ../shared/datasets > "$tmp/eval.jsonl" 2>/dev/null || true
 "$PY" - "$tmp" <<'PY'
 import glob, json, sys
 tmp = sys.argv[1]

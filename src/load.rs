@@ -179,6 +179,29 @@ pub fn is_rule_tests(path: &Path) -> bool {
         .is_some_and(|n| n.ends_with(".tests.yml"))
 }
 
+const UTF8_BOM: &[u8] = b"\xEF\xBB\xBF";
+
+/// The byte order of a UTF-16 text: by its byte-order mark, or, without one, by every other
+/// byte of its start being NUL (ASCII text in UTF-16).
+fn utf16(bytes: &[u8]) -> Option<&'static str> {
+    if bytes.starts_with(b"\xFF\xFE") {
+        return Some("little-endian");
+    }
+    if bytes.starts_with(b"\xFE\xFF") {
+        return Some("big-endian");
+    }
+    let head = &bytes[..bytes.len().min(64)];
+    let nul_at =
+        |first: usize| head.len() >= 8 && head.iter().skip(first).step_by(2).all(|&b| b == 0);
+    if nul_at(1) {
+        Some("little-endian")
+    } else if nul_at(0) {
+        Some("big-endian")
+    } else {
+        None
+    }
+}
+
 /// Read a file (or stdin) into a source file, refusing what is too large or not UTF-8.
 pub fn read_source(input: &Input) -> Result<Arc<SourceFile>, Diagnostic> {
     let (name, mut reader): (String, Box<dyn Read>) = match input {
@@ -204,6 +227,19 @@ pub fn read_source(input: &Input) -> Result<Arc<SourceFile>, Diagnostic> {
             ),
         )
         .with_help("Sigma files are a few kilobytes; split collections into several files"));
+    }
+    if let Some(order) = utf16(&bytes) {
+        let file = SourceFile::new(name, String::new());
+        return Err(Diagnostic::error(
+            Code::NotUtf8,
+            format!("the file is UTF-16 ({order}), not UTF-8"),
+        )
+        .with_help("save the file as UTF-8 (sigc reads YAML as UTF-8, as pySigma does)")
+        .at(&file, Span::new(0, 0)));
+    }
+    // A UTF-8 byte-order mark (Windows editors write one) is not part of the text.
+    if bytes.starts_with(UTF8_BOM) {
+        bytes.drain(..UTF8_BOM.len());
     }
     match String::from_utf8(bytes) {
         Ok(text) => Ok(SourceFile::new(name, text)),
@@ -444,14 +480,19 @@ fn link(set: &mut RuleSet) {
     }
     // Duplicate ids: warn on every document after the first.
     for (key, docs) in &index {
+        let first = &set.docs[docs[0]];
+        // Named by its file and its place in the file, not by its index in the set.
+        let first = match first.index {
+            0 => first.path.clone(),
+            n => format!("{} (document {})", first.path, n + 1),
+        };
         for &i in docs.iter().skip(1) {
             let d = &mut set.docs[i];
             if let Some(ast) = &d.ast {
-                let first = docs[0];
                 let span = ast.meta.id.as_ref().map_or(ast.span, |s| s.span);
                 let w = Diagnostic::warning(
                     Code::DuplicateId,
-                    format!("`{key}` is also the id or name of document #{first}"),
+                    format!("`{key}` is also the id or name of {first}"),
                 )
                 .with_help("ids must be unique; generate a new UUID for one of them")
                 .at(&ast.file, span);

@@ -254,6 +254,19 @@ impl<'a> Builder<'a> {
                         *e.marker(),
                     );
                 }
+                // The scanner reports a string whose closing quote is missing as bad
+                // indentation (or the end of the file) inside the quoted scalar it began.
+                if e.info().contains("quoted scalar") {
+                    return self
+                        .err_at(
+                            Code::YamlSyntax,
+                            "a quoted string is not closed",
+                            *e.marker(),
+                        )
+                        .with_help(
+                            "end it with the quote it starts with; inside '...' write '' for a quote, inside \"...\" write \\\"",
+                        );
+                }
                 self.err_at(
                     Code::YamlSyntax,
                     format!("invalid YAML: {}", e.info()),

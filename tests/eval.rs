@@ -587,6 +587,7 @@ fn bytecode_file_gives_the_same_output_as_yaml_rules() {
             "--with-event".into(),
             "--rules".into(),
             path_str(&rules),
+            "--rules".into(),
             path_str(&bundled),
             "--".into(),
         ];

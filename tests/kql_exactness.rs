@@ -837,13 +837,10 @@ fn kql_exactness() {
 
     // ---- sigc's side
     let t1 = Instant::now();
-    let mut a = vec![
-        "eval".into(),
-        "-p".into(),
-        PIPELINE.into(),
-        "--rules".into(),
-    ];
-    a.extend(rule_dirs.iter().cloned());
+    let mut a = vec!["eval".into(), "-p".into(), PIPELINE.into()];
+    for r in rule_dirs {
+        a.extend(["--rules".to_string(), r.clone()]);
+    }
     a.push("--".into());
     a.extend(files);
     let (code, out, err) = sigc(&a);

@@ -202,8 +202,10 @@ fn spark_engine() {
 
     // Events: the regression data and the sample, as the rules read them.
     let fields = |inputs: &[String]| {
-        let mut a = vec!["eval".to_string(), "--rules".into()];
-        a.extend(rules.iter().cloned());
+        let mut a = vec!["eval".to_string()];
+        for r in &rules {
+            a.extend(["--rules".to_string(), r.clone()]);
+        }
         a.push("--fields".into());
         a.extend(inputs.iter().cloned());
         Command::new(SIGC)
@@ -316,8 +318,10 @@ fn spark_engine() {
         job_hits.len(),
         t.elapsed()
     );
-    let mut args = vec!["eval", "--rules"];
-    args.extend(&rule_args);
+    let mut args = vec!["eval"];
+    for r in &rule_args {
+        args.extend(["--rules", r]);
+    }
     let regression_data = shared("corpus/sigma/regression_data");
     let datasets_dir = shared("datasets");
     args.extend(["--", &regression_data, &datasets_dir]);

@@ -265,7 +265,11 @@ fn contentctl_validates_security_content() {
         .filter_map(Result::ok)
         .filter(|e| {
             let n = e.file_name().to_string_lossy().to_string();
-            n.ends_with(".yml") && !n.ends_with(".tests.yml")
+            // A file holding a correlation gives no detection: its base rule is the
+            // correlation's alone, and the format writes rules only.
+            n.ends_with(".yml")
+                && !n.ends_with(".tests.yml")
+                && !std::fs::read_to_string(e.path()).is_ok_and(|t| t.contains("\ncorrelation:"))
         })
         .count();
     let variants: &[(&str, &[&str])] = &[
@@ -304,7 +308,13 @@ fn contentctl_validates_security_content() {
         args.extend_from_slice(extra);
         args.push("rules/windows/process_creation/");
         let (code, _, err) = convert(&args);
-        assert_eq!(code, 0, "{variant}: {err}");
+        // The pack's correlation rule is the one refusal.
+        assert_eq!(code, 1, "{variant}: {err}");
+        assert_eq!(err.matches("error[").count(), 1, "{variant}: {err}");
+        assert!(
+            err.contains("the security_content format writes rules, not correlation rules"),
+            "{variant}: {err}"
+        );
         let written = std::fs::read_dir(detections)
             .expect("detections written")
             .count();

@@ -723,8 +723,10 @@ type Selections = HashMap<String, HashSet<(String, u64)>>;
 /// `sigc eval` over `events` with the same rules: rule id → the (source, record)s it selects,
 /// and the event count it reports.
 fn sigc_eval(rule_dirs: &[String], events: &[String]) -> (Selections, Option<u64>) {
-    let mut a = vec!["eval".to_string(), "--rules".to_string()];
-    a.extend(rule_dirs.iter().cloned());
+    let mut a = vec!["eval".to_string()];
+    for r in rule_dirs {
+        a.extend(["--rules".to_string(), r.clone()]);
+    }
     a.push("--".into());
     a.extend(events.iter().cloned());
     let out = sigc(&a);

@@ -328,7 +328,7 @@ pub(crate) fn init(args: &InitArgs) -> u8 {
     }
     match std::fs::write(&path, config::STARTER) {
         Ok(()) => {
-            println!(
+            outln!(
                 "wrote {}: set `rules:` to your rule folders, then run `sigc build`",
                 path.display()
             );

@@ -93,8 +93,8 @@ fn fix(paths: &[String]) {
         let fixed = crate::check::migrate::fix_text(&text);
         if fixed != text {
             match std::fs::write(&path, fixed) {
-                Ok(()) => eprintln!("fixed {}", path.display()),
-                Err(e) => eprintln!("{}: {e}", path.display()),
+                Ok(()) => errln!("fixed {}", path.display()),
+                Err(e) => errln!("{}: {e}", path.display()),
             }
         }
     }
@@ -106,7 +106,7 @@ pub(crate) fn explain(code: &str) -> u8 {
         .iter()
         .find(|c| c.as_str().eq_ignore_ascii_case(code) || c.name() == code)
     else {
-        eprintln!("error: no diagnostic code `{code}`; `sigc list codes` lists them");
+        errln!("error: no diagnostic code `{code}`; `sigc list codes` lists them");
         return 2;
     };
     let severity = if c.as_str().starts_with('E') {
@@ -114,14 +114,14 @@ pub(crate) fn explain(code: &str) -> u8 {
     } else {
         "warning"
     };
-    println!(
+    outln!(
         "{} ({}, {severity})\n\n{}",
         c.as_str(),
         c.name(),
         c.summary()
     );
     if let Some(more) = crate::check::explanation(*c) {
-        println!("\n{more}");
+        outln!("\n{more}");
     }
     0
 }
@@ -131,14 +131,14 @@ pub(crate) fn migrate(path: &str, output: Option<&str>) -> u8 {
     let text = match std::fs::read_to_string(path) {
         Ok(t) => t,
         Err(e) => {
-            eprintln!("error: {path}: {e}");
+            errln!("error: {path}: {e}");
             return 2;
         }
     };
     let migrated = match crate::check::migrate::migrate_text(path, &text) {
         Ok(m) => m,
         Err(e) => {
-            eprintln!("error: {path}: cannot migrate: {e}");
+            errln!("error: {path}: cannot migrate: {e}");
             return 1;
         }
     };
@@ -150,7 +150,7 @@ pub(crate) fn migrate(path: &str, output: Option<&str>) -> u8 {
             .iter()
             .filter(|d| d.is_error())
         {
-            eprintln!("{}", render::text(d));
+            errln!("{}", render::text(d));
             left += 1;
         }
     }
@@ -161,7 +161,7 @@ pub(crate) fn migrate(path: &str, output: Option<&str>) -> u8 {
             .map_err(|e| e.to_string()),
     };
     if let Err(e) = written {
-        eprintln!("error: {e}");
+        errln!("error: {e}");
         return 2;
     }
     u8::from(left > 0)

@@ -142,10 +142,27 @@ pub(crate) fn run(args: &Args) -> u8 {
         None => None,
     };
     report_to_stderr(&diags);
+    // An output that cannot be written (a closed pipe, a full disk) fails the run (1); 2 is
+    // for a wrong command line.
     if let Err(e) = write(args, &prepared.format, &out, &files, document) {
         report_to_stderr(&[Diagnostic::error(Code::Io, e)]);
-        return 2;
+        return 1;
     }
+    let converted = out.iter().filter(|c| c.result.is_ok()).count();
+    let unloaded = set.docs.iter().filter(|d| d.failed()).count();
+    let mut summary = format!(
+        "converted {converted} of {} documents to {} ({})",
+        out.len() + unloaded,
+        prepared.backend.name(),
+        args.format
+    );
+    if converted < out.len() {
+        summary += &format!(", {} refused", out.len() - converted);
+    }
+    if unloaded > 0 {
+        summary += &format!(", {unloaded} did not load");
+    }
+    errln!("{summary}");
     u8::from(failed)
 }
 
@@ -303,7 +320,7 @@ fn bytecode(args: &Args) -> u8 {
         report_to_stderr(&[Diagnostic::error(Code::Io, format!("{path}: {e}"))]);
         return 1;
     }
-    eprintln!(
+    errln!(
         "wrote {} rules, {} tests, {} instructions ({} bytes) to {path}",
         vm.program.rules.len(),
         vm.program.tests.len(),

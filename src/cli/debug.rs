@@ -66,7 +66,8 @@ pub(crate) fn run(ast: bool, pipelines: &[String], paths: &[String]) -> u8 {
 pub(crate) fn bytecode(pipelines: &[String], paths: &[String]) -> u8 {
     match super::eval::build_vm(paths, pipelines) {
         Ok((vm, failed)) => {
-            print!("{}", crate::bytecode::disasm::listing(&vm.program));
+            let listing = crate::bytecode::disasm::listing(&vm.program);
+            outln!("{}", listing.trim_end_matches('\n'));
             u8::from(failed)
         }
         Err(diags) => {

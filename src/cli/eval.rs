@@ -15,8 +15,10 @@ use crate::eval::vm::Vm;
 
 #[derive(clap::Args)]
 pub(crate) struct Args {
-    /// Rule files or folders (YAML), or a bytecode file from `sigc convert -t bytecode`.
-    #[arg(long = "rules", required = true, num_args = 1..)]
+    /// Rule files or folders (YAML), or a bytecode file from `sigc convert -t bytecode`; one
+    /// path per `--rules`, repeatable, so that `sigc eval --rules DIR EVENTS` reads EVENTS as
+    /// events.
+    #[arg(long = "rules", required = true, num_args = 1)]
     rules: Vec<String>,
     /// Pipelines to apply instead of the default Windows routing (built-in name or YAML file).
     #[arg(short = 'p', long = "pipeline")]
@@ -66,7 +68,12 @@ struct JsonSink<'a> {
     out: Box<dyn Write + Send + 'a>,
     program: &'a Program,
     progress: Option<indicatif::ProgressBar>,
+    /// Unreadable records warned about so far (only the first [`SHOWN_ERRORS`] are printed).
+    errors: u64,
 }
+
+/// Unreadable records printed one by one; the rest are counted in the summary.
+const SHOWN_ERRORS: u64 = 20;
 
 impl ReportSink for JsonSink<'_> {
     fn on_report(&mut self, r: &Report) {
@@ -80,10 +87,14 @@ impl Sink for JsonSink<'_> {
     }
 
     fn on_error(&mut self, e: &ReadError) {
+        self.errors += 1;
+        if self.errors > SHOWN_ERRORS {
+            return;
+        }
         let msg = format!("warning: {}:{}: {}", e.source, e.index, e.message);
         match &self.progress {
             Some(p) => p.println(msg),
-            None => eprintln!("{msg}"),
+            None => errln!("{msg}"),
         }
     }
 
@@ -187,7 +198,19 @@ pub(crate) fn run(args: &Args) -> u8 {
     let progress = std::io::stderr().is_terminal().then(|| {
         let p = indicatif::ProgressBar::new_spinner();
         p.set_style(
-            indicatif::ProgressStyle::with_template("{spinner} {pos} events ({per_sec}) {elapsed}")
+            indicatif::ProgressStyle::with_template("{spinner} {pos} events ({rate}) {elapsed}")
+                .map(|style| {
+                    // indicatif's own `per_sec` prints fractions of events (`124,790.865/s`).
+                    style.with_key(
+                        "rate",
+                        |state: &indicatif::ProgressState, w: &mut dyn std::fmt::Write| {
+                            let _ = std::fmt::Write::write_fmt(
+                                w,
+                                format_args!("{:.0} events/s", state.per_sec()),
+                            );
+                        },
+                    )
+                })
                 .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
         );
         p
@@ -205,6 +228,7 @@ pub(crate) fn run(args: &Args) -> u8 {
             out,
             program: &vm.program,
             progress,
+            errors: 0,
         },
     };
     let pool = rayon::ThreadPoolBuilder::new()
@@ -237,12 +261,17 @@ pub(crate) fn run(args: &Args) -> u8 {
     let total: u64 = stats.hits.iter().sum();
     let _ = writeln!(
         err,
-        "{} events, {} matches from {} of {} rules, {} unreadable records",
+        "{} events, {} matches from {} of {} rules, {} unreadable records{}",
         stats.events,
         total,
         fired.len(),
         vm.program.rules.len(),
-        stats.errors
+        stats.errors,
+        if stats.errors > SHOWN_ERRORS {
+            format!(" (the first {SHOWN_ERRORS} shown above)")
+        } else {
+            String::new()
+        }
     );
     correlation_summary(&mut err, &correlator);
     if args.stats {

@@ -35,7 +35,7 @@ pub(crate) fn run(
         input::read(&path, &mut |item| match item {
             Item::Record(r) => {
                 if let Err(e) = json::read(r.text, fields, &mut event) {
-                    eprintln!("{}:{}: byte {}: {}", r.source, r.index, e.offset, e.message);
+                    errln!("{}:{}: byte {}: {}", r.source, r.index, e.offset, e.message);
                     failed = true;
                     return;
                 }
@@ -63,7 +63,7 @@ pub(crate) fn run(
                 let _ = writeln!(out, "{}", Json::Object(obj));
             }
             Item::Error(e) => {
-                eprintln!("{}:{}: {}", e.source, e.index, e.message);
+                errln!("{}:{}: {}", e.source, e.index, e.message);
                 failed = true;
             }
         });

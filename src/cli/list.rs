@@ -9,13 +9,14 @@ pub(crate) enum What {
     Modifiers,
     Targets,
     Codes,
+    CorrelationMethods,
 }
 
 pub(crate) fn run(what: What) -> u8 {
     match what {
         What::Pipelines => {
             for p in pipeline::builtin::list() {
-                println!("{:<28} {}", p.name, p.description);
+                outln!("{:<28} {}", p.name, p.description);
             }
         }
         What::Modifiers => {
@@ -26,17 +27,33 @@ pub(crate) fn run(what: What) -> u8 {
                 } else {
                     format!(" (alias: {})", aliases.join(", "))
                 };
-                println!("{:<14} {}{alias}", m.name(), m.doc());
+                outln!("{:<14} {}{alias}", m.name(), m.doc());
             }
         }
         What::Targets => {
+            // Each target with its formats (`-f`), the default first.
             for t in crate::driver::convert::targets() {
-                println!("{t}");
+                let formats = match crate::backend::find(t) {
+                    Some(b) => crate::driver::convert::format_names(b).join(", "),
+                    None => "default (a binary file, -o)".into(),
+                };
+                outln!("{t:<10} {formats}");
+            }
+        }
+        What::CorrelationMethods => {
+            for m in <crate::backend::CorrelationMethod as clap::ValueEnum>::value_variants() {
+                if let Some(v) = clap::ValueEnum::to_possible_value(m) {
+                    outln!(
+                        "{:<10} {}",
+                        v.get_name(),
+                        v.get_help().map(ToString::to_string).unwrap_or_default()
+                    );
+                }
             }
         }
         What::Codes => {
             for c in Code::ALL {
-                println!("{}  {:<24} {}", c.as_str(), c.name(), c.summary());
+                outln!("{}  {:<24} {}", c.as_str(), c.name(), c.summary());
             }
         }
     }

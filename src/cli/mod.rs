@@ -1,5 +1,23 @@
 //! The command line: argument parsing and one file per command.
 
+/// `println!` that never panics: a closed stdout (`sigc list | head -1`) cuts what is printed
+/// short, not the process.
+macro_rules! outln {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout().lock(), $($arg)*);
+    }};
+}
+
+/// `eprintln!` that never panics: a closed stderr (`... 2>&1 | head -2`) loses the message,
+/// not the run.
+macro_rules! errln {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr().lock(), $($arg)*);
+    }};
+}
+
 mod build;
 mod check;
 mod convert;
@@ -35,6 +53,8 @@ enum Command {
     Diff(diff::Args),
     /// Write a commented starter `sigc.yml`.
     Init(build::InitArgs),
+    /// Print sigc's version.
+    Version,
     /// Load and lower rules, reporting every problem with file:line:col.
     Check {
         /// Output format.
@@ -121,8 +141,13 @@ enum Stage {
 enum ListWhat {
     Pipelines,
     Modifiers,
+    /// Targets, each with its formats.
     Targets,
+    /// The same as `targets` (sigma-cli's name).
+    Formats,
     Codes,
+    /// How correlation windows are cut (`--correlation-method`).
+    CorrelationMethods,
 }
 
 /// Exit codes: 0 all documents succeeded; 1 some failed; 2 the command line or setup is wrong.
@@ -155,12 +180,17 @@ pub fn main() -> ExitCode {
         Command::List { what } => list::run(match what {
             ListWhat::Pipelines => list::What::Pipelines,
             ListWhat::Modifiers => list::What::Modifiers,
-            ListWhat::Targets => list::What::Targets,
+            ListWhat::Targets | ListWhat::Formats => list::What::Targets,
+            ListWhat::CorrelationMethods => list::What::CorrelationMethods,
             ListWhat::Codes => list::What::Codes,
         }),
         Command::Build(args) => build::run(&args),
         Command::Diff(args) => diff::run(&args),
         Command::Init(args) => build::init(&args),
+        Command::Version => {
+            outln!("sigc {}", env!("CARGO_PKG_VERSION"));
+            0
+        }
         Command::Convert(args) => convert::run(&args),
         Command::Eval(args) => eval::run(&args),
         Command::Test(args) => test::run(&args),

@@ -115,12 +115,6 @@ pub(crate) fn load(path: &Path) -> Result<Config, Vec<Diagnostic>> {
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
         .map_or_else(|| PathBuf::from("."), Path::to_path_buf);
-    let text = file.text.strip_prefix('\u{feff}').unwrap_or(&file.text);
-    let file = if text.len() == file.text.len() {
-        file
-    } else {
-        SourceFile::new(file.path.clone(), text.to_string())
-    };
     let docs = yaml::parse_documents(&file).map_err(|d| vec![d])?;
     let mut cx = Reader {
         file: file.clone(),

@@ -37,9 +37,28 @@ pub(crate) struct Outcome {
     pub(crate) reason: Option<String>,
 }
 
-/// Every test of every rule of the set, in rule order.
+/// Every test of every rule of the set, in rule order; a document that does not load is one
+/// failed test (`load`) with its first error, so no rule is left out of the report.
 pub(crate) fn run(set: &RuleSet, routes: &[Pipelines]) -> Vec<Outcome> {
-    let mut outcomes = Vec::new();
+    let mut outcomes: Vec<Outcome> = set
+        .docs
+        .iter()
+        .filter(|d| d.failed())
+        .map(|d| Outcome {
+            rule_id: d.id.clone().unwrap_or_default(),
+            path: d.path.clone(),
+            test: "load".into(),
+            status: "fail",
+            expected: None,
+            actual: None,
+            reason: Some(
+                d.diagnostics
+                    .iter()
+                    .find(|x| x.is_error())
+                    .map_or_else(|| "the document did not load".into(), ToString::to_string),
+            ),
+        })
+        .collect();
     for rule in set.rules() {
         if let Some(rel) = rule.header.get_str("regression_tests_path") {
             regression(rule, rel, routes, &mut outcomes);

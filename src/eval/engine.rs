@@ -150,6 +150,11 @@ impl Batch {
     fn len(&self) -> usize {
         self.recs.len()
     }
+
+    fn clear(&mut self) {
+        self.text.clear();
+        self.recs.clear();
+    }
 }
 
 /// Stream every input through the VM. Runs on the current rayon pool; with more than one
@@ -183,17 +188,27 @@ pub fn run(vm: &Vm, inputs: &[PathBuf], opts: &Options, sink: &mut dyn Sink) -> 
     std::thread::scope(|scope| {
         scope.spawn(move || {
             let mut batch = Batch::default();
+            // Once the matching side is gone (it panicked), the rest is skipped.
+            let mut gone = false;
             read_all(inputs, opts, &mut batch, &mut |step, batch| {
+                if gone {
+                    batch.clear();
+                    return;
+                }
                 let next = empty_rx.recv().unwrap_or_default();
                 let full = std::mem::replace(batch, next);
                 let error = match step {
                     Step::Full => None,
                     Step::Error(e) => Some(e),
                 };
-                let _ = full_tx.send((full, error));
+                gone = full_tx.send((full, error)).is_err();
             });
             let _ = full_tx.send((batch, None));
         });
+        // Owned by this closure, so that a panic while matching drops them before the scope
+        // waits for the reader: the reader then sees the channels closed instead of waiting
+        // for a batch forever.
+        let (full_rx, empty_tx) = (full_rx, empty_tx);
         for (mut batch, error) in full_rx {
             flush(vm, &mut batch, &time_fields, opts, &mut stats, sink);
             if let Some(e) = error {

@@ -261,14 +261,18 @@ pub fn resolve_all(specs: &[String]) -> Result<Pipelines> {
             loaded.push(b.load()?);
         } else {
             let names: Vec<&str> = builtin::list().iter().map(|b| b.name).collect();
+            let help = match crate::diagnostic::closest(spec, names.iter().copied()) {
+                Some(near) => format!("did you mean `{near}`? (`sigc list pipelines` lists them)"),
+                None => format!(
+                    "built-in pipelines: {} (see `sigc list pipelines`)",
+                    names.join(", ")
+                ),
+            };
             return Err(Diagnostic::error(
                 Code::Pipeline,
                 format!("unknown pipeline `{spec}`: not a file and not a built-in pipeline"),
             )
-            .with_help(format!(
-                "built-in pipelines: {} (see `sigc list pipelines`)",
-                names.join(", ")
-            )));
+            .with_help(help));
         }
     }
     Ok(Pipelines::new(loaded))

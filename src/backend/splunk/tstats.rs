@@ -44,7 +44,7 @@ pub(crate) fn convert(rule: &RuleIr) -> Result<String, String> {
     let state = |k: &str| rule.state.get(k).map(String::as_str);
     let Some(model) = state("data_model") else {
         return Err(format!(
-            "the log source {} has no CIM data model in the pipelines given (use -p splunk_cim)",
+            "the log source {} has no CIM data model in the pipelines given (splunk_cim maps every log source the CIM covers)",
             super::super::logsource_text(rule)
         ));
     };
