@@ -392,7 +392,8 @@ pub(crate) fn column(name: &str, cx: &Context) -> Result<String, String> {
     Ok(quote(name))
 }
 
-fn quote(part: &str) -> String {
+/// A name as KQL reads it: a plain identifier as written, anything else as `['...']`.
+pub(super) fn quote(part: &str) -> String {
     let plain = part
         .chars()
         .next()

@@ -85,7 +85,9 @@ impl Backend for Kql {
             ));
         }
         let condition = expr::condition(&e, &cx)?;
-        let mut q = table_name(table);
+        // A table name from pipeline state is quoted like a column when it is no plain
+        // identifier, so it names one table and never adds to the query.
+        let mut q = expr::quote(table);
         // Computed columns the rule reads, in the pipeline's order.
         let mut used = Vec::new();
         expr::fields(&e, &mut used);
@@ -172,21 +174,5 @@ impl<'a> Parts<'a> {
             json: &self.json,
             hashes: &self.hashes,
         }
-    }
-}
-
-/// A table name as KQL reads it: a plain identifier as written, anything else (a name a
-/// pipeline's state gives with spaces or operators) quoted as `['...']`, so that it names one
-/// table and never adds to the query.
-fn table_name(t: &str) -> String {
-    let plain = t
-        .chars()
-        .next()
-        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
-        && t.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
-    if plain {
-        t.to_string()
-    } else {
-        format!("['{}']", t.replace('\\', "\\\\").replace('\'', "\\'"))
     }
 }
