@@ -329,3 +329,40 @@ fn what_a_new_user_trips_over() {
         run.out()
     );
 }
+
+#[test]
+fn a_backtracking_regex_is_reported_on_backtracking_engines_and_refused_on_demand() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let rule = dir.path().join("re.yml");
+    std::fs::write(
+        &rule,
+        RULE.replace(
+            "Image|endswith: '\\whoami.exe'",
+            "CommandLine|re: '^(a+)+$'",
+        ),
+    )
+    .expect("rule");
+    let rule = path_str(&rule);
+    for target in ["splunk", "spark"] {
+        let run = sigc(&["convert", "-t", target, &rule]).run();
+        assert_eq!(run.code, Some(0), "{target}: {}", run.stderr);
+        assert!(
+            run.stderr.contains("warning[W009]"),
+            "{target}: {}",
+            run.stderr
+        );
+        assert!(!run.out().is_empty());
+        let run = sigc(&["convert", "-t", target, "--deny", "warnings", &rule]).run();
+        assert_eq!(run.code, Some(1), "{target}: {}", run.stderr);
+        assert!(
+            run.stderr.contains("error[W009]"),
+            "{target}: {}",
+            run.stderr
+        );
+        assert!(run.out().is_empty(), "{target}: {}", run.out());
+    }
+    // RE2 (Kusto) does not backtrack: no warning.
+    let run = sigc(&["convert", "-t", "kql", "-p", "microsoft_xdr", &rule]).run();
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
+    assert!(!run.stderr.contains("W009"), "{}", run.stderr);
+}

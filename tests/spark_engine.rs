@@ -134,7 +134,18 @@ fn spark_engine() {
     let t = Instant::now();
     let mut args = vec!["convert", "-t", "spark", "--json"];
     args.extend(&rule_args);
+    // Correlation rules (the pack has one) select windows, not events: Spark analyses their
+    // queries below, and `spark_correlations` compares what they select.
+    let mut check_args = vec!["check", "--format", "json"];
+    check_args.extend(&rule_args);
+    let correlations: HashSet<String> = sigc(&check_args)
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .filter(|v| v["kind"] == "correlation")
+        .filter_map(|v| v["id"].as_str().map(str::to_string))
+        .collect();
     let mut queries = Vec::new();
+    let mut correlation_queries = Vec::new();
     let mut refused = Vec::new();
     for line in sigc(&args).lines() {
         let v: Value = serde_json::from_str(line).unwrap();
@@ -143,6 +154,9 @@ fn spark_engine() {
             .unwrap_or_else(|| v["title"].as_str().unwrap())
             .to_string();
         match (v["query"].as_str(), v["error"].as_str()) {
+            (Some(q), _) if correlations.contains(&key) => {
+                correlation_queries.push(serde_json::json!({"key": key, "query": q}));
+            }
             (Some(q), _) => queries.push(serde_json::json!({"key": key, "query": q})),
             (None, Some(e)) => refused.push(format!("{}: {e}", v["path"])),
             _ => panic!("{line}"),
@@ -163,8 +177,10 @@ fn spark_engine() {
     assert!(queries.len() >= 3_100, "{} queries", queries.len());
     let qfile = tmp.join("queries.jsonl");
     write_lines(&qfile, queries.iter().map(Value::to_string));
-    // Spark also analyses the correlation fixtures, with both window methods.
+    // Spark also analyses the pack's correlations and the correlation fixtures, with both
+    // window methods.
     let mut analysed = queries.clone();
+    analysed.extend(correlation_queries);
     // Each fixture on its own: they reuse rule names across files.
     let mut fixtures: Vec<PathBuf> =
         std::fs::read_dir(format!("{ROOT}/tests/fixtures/correlations"))

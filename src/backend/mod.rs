@@ -43,6 +43,11 @@ pub(crate) trait Backend: Sync {
     fn formats(&self) -> &'static [&'static str];
     /// The extension of a file holding one query (`sigc build`'s per-rule files).
     fn extension(&self) -> &'static str;
+    /// Whether the target runs regular expressions on a backtracking engine (PCRE, Java),
+    /// where a nested repetition can take exponential time: such rules are reported (`W009`).
+    fn backtracks(&self) -> bool {
+        false
+    }
     /// One rule (pipelines already applied) as a query in `format`, or why it cannot be one.
     fn convert(&self, rule: &RuleIr, format: &str) -> Result<String, String>;
     /// A correlation (pipelines applied) over its referenced documents, already converted.

@@ -157,6 +157,15 @@ pub(crate) fn explanation(code: crate::diagnostic::Code) -> Option<String> {
 
 /// Run every lint on one loaded document.
 pub(crate) fn lint(doc: &Doc) -> Vec<Diagnostic> {
+    run(doc, LINTS)
+}
+
+/// `W009` alone: what a conversion to a backtracking regex engine (PCRE, Java) reports.
+pub(crate) fn backtracking(doc: &Doc) -> Vec<Diagnostic> {
+    run(doc, &[backtracking::check])
+}
+
+fn run(doc: &Doc, lints: &[LintFn]) -> Vec<Diagnostic> {
     let Some(ast) = doc.ast_or_partial() else {
         return Vec::new();
     };
@@ -177,7 +186,7 @@ pub(crate) fn lint(doc: &Doc) -> Vec<Diagnostic> {
         loaded: &doc.diagnostics,
         diags: forwarded,
     };
-    for lint in LINTS {
+    for lint in lints {
         lint(&mut cx);
     }
     let mut diags = cx.diags;

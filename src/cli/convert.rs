@@ -52,6 +52,11 @@ pub(crate) struct Args {
     /// Print one JSON object per rule and line instead of plain queries.
     #[arg(long)]
     json: bool,
+    /// Fail on these too: `warnings` refuses a rule the conversion warns about (a regular
+    /// expression prone to catastrophic backtracking, `W009`, on Splunk's PCRE or Spark's Java
+    /// engine) instead of converting it.
+    #[arg(long, value_enum)]
+    deny: Vec<super::Deny>,
     /// How correlation windows are cut: `buckets` (fixed time buckets, the default) or
     /// `sliding` (a window of `timespan` ending at each event).
     #[arg(long = "correlation-method", value_enum, default_value = "buckets")]
@@ -87,6 +92,7 @@ pub(crate) fn run(args: &Args) -> u8 {
         set: set_values,
         table: args.table.clone(),
         correlation_method: Some(args.correlation_method),
+        deny_warnings: args.deny.contains(&super::Deny::Warnings),
     };
     let prepared = match conv::prepare(&spec) {
         Ok(Some(p)) => p,
@@ -118,6 +124,7 @@ pub(crate) fn run(args: &Args) -> u8 {
         .flat_map(|d| d.diagnostics.iter().cloned())
         .collect();
     let conversion = conv::convert(&set, &prepared);
+    diags.extend(conversion.warnings);
     let mut out = conversion.items;
     let files: Vec<String> = out
         .iter()

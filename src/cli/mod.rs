@@ -125,7 +125,7 @@ pub(crate) enum CheckFormat {
 }
 
 #[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
-enum Deny {
+pub(crate) enum Deny {
     Warnings,
 }
 

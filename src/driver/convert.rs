@@ -42,6 +42,9 @@ pub(crate) struct OutputSpec {
     pub(crate) set: Vec<(String, String)>,
     pub(crate) table: Option<String>,
     pub(crate) correlation_method: Option<CorrelationMethod>,
+    /// Refuse a rule the conversion warns about (`W009` on a backtracking engine) instead of
+    /// converting it with the warning.
+    pub(crate) deny_warnings: bool,
 }
 
 /// An output ready to convert rule sets: its backend, format and routes resolved.
@@ -51,6 +54,7 @@ pub(crate) struct Prepared {
     routes: Vec<Pipelines>,
     table: Option<String>,
     method: CorrelationMethod,
+    deny_warnings: bool,
 }
 
 /// What `-f` asked for.
@@ -114,6 +118,7 @@ pub(crate) fn prepare(spec: &OutputSpec) -> Result<Option<Prepared>, Diagnostic>
         method: spec
             .correlation_method
             .unwrap_or(CorrelationMethod::Buckets),
+        deny_warnings: spec.deny_warnings,
     }))
 }
 
@@ -234,6 +239,9 @@ pub(crate) struct Conversion {
     pub(crate) hidden: HashSet<usize>,
     /// A one-file template's document: its file name and text, or why the template failed.
     pub(crate) document: Option<Result<(&'static str, String), Diagnostic>>,
+    /// What converting found worth a warning (`W009` on a backtracking target) about rules it
+    /// still converted.
+    pub(crate) warnings: Vec<Diagnostic>,
 }
 
 /// Convert every document of `set`.
@@ -249,9 +257,38 @@ pub(crate) fn convert(set: &RuleSet, p: &Prepared) -> Conversion {
             _ => {}
         }
     }
-    let converted: Vec<Converted> = rules
+    let checked: Vec<(Converted, Vec<Diagnostic>)> = rules
         .par_iter()
-        .map(|(i, path, r)| convert_one(p, *i, path, r))
+        .map(|(i, path, r)| {
+            let mut c = convert_one(p, *i, path, r);
+            let warnings = match (&c.result, set.docs.get(*i)) {
+                (Ok(_), Some(doc)) if p.backend.backtracks() && has_regex(r) => {
+                    crate::check::backtracking(doc)
+                }
+                _ => Vec::new(),
+            };
+            if p.deny_warnings && let Some(w) = warnings.first() {
+                c.result = Err(Diagnostic {
+                    severity: crate::diagnostic::Severity::Error,
+                    message: format!(
+                        "{} (refused under --deny warnings: {} runs regular expressions on a backtracking engine)",
+                        w.message,
+                        p.backend.name()
+                    ),
+                    ..w.clone()
+                });
+                return (c, Vec::new());
+            }
+            (c, warnings)
+        })
+        .collect();
+    let mut warnings = Vec::new();
+    let converted: Vec<Converted> = checked
+        .into_iter()
+        .map(|(c, w)| {
+            warnings.extend(w);
+            c
+        })
         .collect();
     let mut items: Vec<Converted> = set
         .docs
@@ -293,7 +330,22 @@ pub(crate) fn convert(set: &RuleSet, p: &Prepared) -> Conversion {
         items,
         hidden,
         document,
+        warnings,
     }
+}
+
+/// Whether a rule tests a regular expression anywhere.
+fn has_regex(rule: &RuleIr) -> bool {
+    fn walk(e: &crate::ir::Expr) -> bool {
+        use crate::ir::Expr;
+        match e {
+            Expr::Pred(p) => matches!(p.test, crate::ir::pred::Test::Regex(_)),
+            Expr::Not(inner) => walk(inner),
+            Expr::And(items) | Expr::Or(items) => items.iter().any(walk),
+            Expr::True | Expr::False => false,
+        }
+    }
+    rule.conditions.iter().any(walk)
 }
 
 /// A rule through its route(s): one route is the pipelines as given; several are the default

@@ -49,6 +49,10 @@ impl Backend for Spark {
         "spark"
     }
 
+    fn backtracks(&self) -> bool {
+        true
+    }
+
     fn extension(&self) -> &'static str {
         "sql"
     }

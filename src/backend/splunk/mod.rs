@@ -53,6 +53,10 @@ impl Backend for Splunk {
         "splunk"
     }
 
+    fn backtracks(&self) -> bool {
+        true
+    }
+
     fn extension(&self) -> &'static str {
         "spl"
     }
